@@ -1,0 +1,85 @@
+"""Typed, immutable values passed between bgpnet's layers.
+
+Every layer speaks these types: the node source produces `NodeInfo`, the pure desired-state function turns
+nodes and learned routes into `BgpPeer`s, announcements and `KernelRoute`s, the speaker reports
+`LearnedRoute`s and the route table programs `KernelRoute`s. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What bgpnet needs of one Kubernetes Node, already validated."""
+
+    name: str
+    internal_ips: tuple[IPAddress, ...]
+    pod_cidrs: tuple[IPNetwork, ...]
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    ready: bool = True
+
+    def label(self, key: str) -> str | None:
+        return dict(self.labels).get(key)
+
+    def annotation(self, key: str) -> str | None:
+        return dict(self.annotations).get(key)
+
+    def internal_ip(self, version: int) -> IPAddress | None:
+        """The node's first InternalIP of the given IP version, the address its BGP sessions use."""
+        for ip in self.internal_ips:
+            if ip.version == version:
+                return ip
+        return None
+
+
+@dataclass(frozen=True)
+class BgpPeer:
+    """One BGP session as the speaker should run it (identity is the whole value: any change re-peers)."""
+
+    address: IPAddress
+    asn: int
+    local_address: IPAddress
+    local_asn: int
+    hold_time: int = 9
+    port: int = 179
+    passive: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LearnedRoute:
+    """A prefix received from one peer, as the speaker parsed it from ExaBGP's JSON."""
+
+    peer: IPAddress
+    prefix: IPNetwork
+    next_hop: IPAddress
+    as_path: tuple[int, ...] = ()
+    communities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KernelRoute:
+    """A route bgpnet wants in the kernel: one prefix, one or more gateways (ECMP when several)."""
+
+    prefix: IPNetwork
+    gateways: tuple[IPAddress, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # Canonical order so equal sets of next hops compare equal and diffs stay quiet.
+        object.__setattr__(self, "gateways", tuple(sorted(set(self.gateways), key=lambda ip: ip.packed)))
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A learned route the import policy refused, with the peer and a short, bounded reason label."""
+
+    peer: IPAddress
+    prefix: IPNetwork
+    reason: str
