@@ -7,13 +7,17 @@ deletes exactly those namespaces, also after a failure half-way through. Nothing
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+CLONE_NEWNET = 0x40000000
 
 
 def _ip(*args: str) -> None:
@@ -124,6 +128,32 @@ class NetnsGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def entered(netns_path: str) -> Iterator[None]:
+    """Run the body with the calling *thread* inside another network namespace.
+
+    setns(2) switches only the calling thread, and a socket stays in the namespace it was created in, so a
+    server created here listens inside the namespace even after the thread switches back. This is how an
+    in-process test server (e.g. the Kubernetes API stand-in) becomes reachable from agents in that namespace.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(netns_path, os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({netns_path}): {os.strerror(err)}")
+        try:
+            yield
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:  # pragma: no cover - would leave the thread stranded
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns back to own netns: {os.strerror(err)}")
+    finally:
+        os.close(target)
+        os.close(own)
 
 
 def _kill_remaining_in(name: str) -> None:

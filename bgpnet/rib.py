@@ -1,0 +1,107 @@
+"""The agent's RIB: routes learned per peer (after import policy) and the kernel routes they imply.
+
+ExaBGP keeps no Adj-RIB-In that bgpnet can query and never withdraws a peer's routes when its session drops,
+so bgpnet keeps its own. It is maintained incrementally — an UPDATE touches only the prefixes it carries — so
+tens of thousands of routes cost nothing per reconcile beyond the prefixes that changed. Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from bgpnet.model import IPAddress, IPNetwork, KernelRoute, LearnedRoute, Rejected
+from bgpnet.policy import ImportPolicy
+
+
+def best_routes(candidates: Iterable[LearnedRoute]) -> KernelRoute | None:
+    """Pick the paths to install for one prefix: the shortest AS path wins (RFC 4271 §9.1.2.2 b), and all
+    paths of that length become one ECMP route, as `maximum-paths` does on a router."""
+    best: list[LearnedRoute] = []
+    best_len = None
+    for route in candidates:
+        length = len(route.as_path)
+        if best_len is None or length < best_len:
+            best, best_len = [route], length
+        elif length == best_len:
+            best.append(route)
+    if not best:
+        return None
+    return KernelRoute(best[0].prefix, tuple(r.next_hop for r in best))
+
+
+class Rib:
+    def __init__(self) -> None:
+        self._by_peer: dict[IPAddress, dict[IPNetwork, LearnedRoute]] = {}
+        self._by_prefix: dict[IPNetwork, dict[IPAddress, LearnedRoute]] = {}
+        self._routes: dict[IPNetwork, KernelRoute] = {}
+        self.rejected: Counter[tuple[IPAddress, str]] = Counter()
+
+    @property
+    def routes(self) -> Mapping[IPNetwork, KernelRoute]:
+        """The kernel routes implied by what is learned now (a live view: copy it before handing it on)."""
+        return self._routes
+
+    def accepted(self, peer: IPAddress) -> int:
+        return len(self._by_peer.get(peer, ()))
+
+    def peers(self) -> tuple[IPAddress, ...]:
+        return tuple(self._by_peer)
+
+    def update(self, peer: IPAddress, announced: Iterable[LearnedRoute], withdrawn: Iterable[IPNetwork],
+               policy: ImportPolicy) -> list[Rejected]:
+        """Apply one UPDATE from `peer`; returns what the policy refused. A refused announcement still
+        implicitly withdraws the peer's earlier path for that prefix (RFC 4271 §3.1)."""
+        rejected: list[Rejected] = []
+        table = self._by_peer.setdefault(peer, {})
+        touched: set[IPNetwork] = set()
+        for prefix in withdrawn:
+            if table.pop(prefix, None) is not None:
+                self._by_prefix[prefix].pop(peer, None)
+                touched.add(prefix)
+        for route in announced:
+            prefix = route.prefix
+            reason = policy.reject_reason(route)
+            if reason is not None:
+                rejected.append(Rejected(peer, prefix, reason))
+                self.rejected[(peer, reason)] += 1
+                if table.pop(prefix, None) is not None:
+                    self._by_prefix[prefix].pop(peer, None)
+                    touched.add(prefix)
+                continue
+            table[prefix] = route
+            self._by_prefix.setdefault(prefix, {})[peer] = route
+            touched.add(prefix)
+        self._recompute(touched)
+        return rejected
+
+    def drop_peer(self, peer: IPAddress) -> int:
+        """Forget everything learned from `peer` (session down or peer removed); returns how many routes."""
+        table = self._by_peer.pop(peer, {})
+        for prefix in table:
+            self._by_prefix[prefix].pop(peer, None)
+        self._recompute(table.keys())
+        return len(table)
+
+    def refilter(self, policy: ImportPolicy) -> list[Rejected]:
+        """Re-check every stored route after the policy changed (e.g. this node's own CIDRs changed)."""
+        rejected: list[Rejected] = []
+        for peer, table in self._by_peer.items():
+            bad = [r for r in table.values() if policy.reject_reason(r) is not None]
+            for route in bad:
+                reason = policy.reject_reason(route) or ""
+                rejected.append(Rejected(peer, route.prefix, reason))
+                self.rejected[(peer, reason)] += 1
+            if bad:
+                self.update(peer, (), [r.prefix for r in bad], policy)
+        return rejected
+
+    def _recompute(self, prefixes: Iterable[IPNetwork]) -> None:
+        for prefix in prefixes:
+            candidates = self._by_prefix.get(prefix)
+            route = best_routes(candidates.values()) if candidates else None
+            if route is None:
+                self._routes.pop(prefix, None)
+                self._by_prefix.pop(prefix, None)
+            elif self._routes.get(prefix) != route:
+                self._routes[prefix] = route
