@@ -121,6 +121,7 @@ class Agent:
         self._speaker: SpeakerPort | None = None
         self._routes = route_table
         self._last_resync = 0.0
+        self._speaker_starts = 0
         self._started = False
 
     # --- event handlers: record and wake the loop -------------------------------------------------------
@@ -144,30 +145,43 @@ class Agent:
             self._up.add(event.peer)
             log.info("session up peer=%s", event.peer)
         elif isinstance(event, PeerDown):
-            # ExaBGP does not withdraw a peer's routes when its session drops: a dead node's routes go now.
             self._up.discard(event.peer)
+            if event.local:
+                # Our ExaBGP died, not the peer: keep its routes (SpeakerRestarted turns them into stale ones).
+                log.info("session down with our speaker peer=%s reason=%s", event.peer, event.reason)
+                return
+            # ExaBGP does not withdraw a peer's routes when its session drops: a dead node's routes go now.
             dropped = self.rib.drop_peer(event.peer)
             self._stale.forget_gateway(event.peer)
             log.info("session down peer=%s reason=%s routes_removed=%d", event.peer, event.reason, dropped)
         elif isinstance(event, EndOfRib):
             self._stale.awaiting_eor.discard(event.peer)
         elif isinstance(event, SpeakerRestarted):
-            self.counters.speaker_restarts += 1
+            # Sent for every ExaBGP start, the first one included.
+            if self._speaker_starts:
+                self.counters.speaker_restarts += 1
+            self._speaker_starts += 1
             # Everything learned is void until re-learned, but forwarding goes on meanwhile: keep it as stale.
-            self._start_stale_period(dict(self.rib.routes))
+            learned = dict(self.rib.routes)
             self.rib = Rib()
-            self._up.clear()
-            log.warning("speaker restarted: keeping %d routes as stale until peers re-send",
-                        len(self._stale.routes))
+            if learned:
+                self._start_stale_period(learned)
+                log.warning("speaker restarted: keeping %d routes as stale until peers re-send", len(learned))
         elif isinstance(event, BadMessage):
             self.counters.bad_speaker_messages += 1
             self.counters.error(f"bad speaker message: {event.error}")
             log.warning("bad speaker message error=%s", event.error)
 
     def _start_stale_period(self, routes: dict[IPNetwork, KernelRoute]) -> None:
+        """Keep `routes` until every peer has re-sent its table (End-of-RIB) or the grace period ends; routes
+        still kept from an earlier, unfinished stale period stay too."""
+        previous = self._stale
+        if previous.active(self._clock()):
+            routes = {**previous.routes, **routes}
         self._stale = StaleRoutes(routes=routes,
                                   awaiting_eor={p.address for p in self._intent.peers},
-                                  deadline=self._clock() + self.config.startup_grace_period)
+                                  deadline=self._clock() + self.config.startup_grace_period,
+                                  peers_known=previous.peers_known or bool(self._intent.peers))
 
     # --- the loop ---------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -153,8 +153,10 @@ def test_speaker_restart_keeps_forwarding_then_relearns(tmp_path):
     agent, source, speakers, table, clock = make_agent(tmp_path)
     source.on_change({"n1": N1, "n2": N2})
     agent.reconcile()
+    speakers[0].on_event(SpeakerRestarted())  # the first start is announced too and counts as no restart
     speakers[0].on_event(RoutesReceived(A("172.31.0.2"), (learned("172.31.0.2", "10.244.2.0/24"),), ()))
     agent.reconcile()
+    speakers[0].on_event(PeerDown(A("172.31.0.2"), "ExaBGP exited (-9)", local=True))
     speakers[0].on_event(SpeakerRestarted())
     agent.reconcile()
     assert N("10.244.2.0/24") in table.kernel and agent.counters.speaker_restarts == 1
@@ -163,6 +165,15 @@ def test_speaker_restart_keeps_forwarding_then_relearns(tmp_path):
     speakers[0].on_event(EndOfRib(A("172.31.0.2"), "ipv4 unicast"))
     agent.reconcile()
     assert list(table.kernel) == [N("10.244.2.0/24")]
+
+
+def test_first_speaker_start_keeps_leftover_stale_routes(tmp_path):
+    agent, source, speakers, table, _ = make_agent(tmp_path, [KernelRoute(N("10.244.9.0/24"), (A("172.31.0.2"),))])
+    source.on_change({"n1": N1, "n2": N2})
+    agent.reconcile()
+    speakers[0].on_event(SpeakerRestarted())
+    agent.reconcile()
+    assert N("10.244.9.0/24") in table.kernel and agent.counters.speaker_restarts == 0
 
 
 def test_bad_message_is_counted_and_periodic_resync_runs(tmp_path):

@@ -1,0 +1,67 @@
+"""What the speaker tells the agent, as plain immutable values.
+
+The speaker turns ExaBGP's JSON lines into these events and hands them to one callback, in the order ExaBGP
+sent them. ExaBGP itself is stateless towards us after a restart (it neither replays received routes nor
+withdraws a dropped peer's routes), so the events say exactly when learned state becomes void: `PeerDown`
+(that peer's routes are stale, the agent decides what to do with them) and `SpeakerRestarted` (everything
+learned before is void until re-learned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bgpnet.model import IPAddress, IPNetwork, LearnedRoute
+
+
+@dataclass(frozen=True)
+class PeerUp:
+    """The BGP session with `peer` reached Established."""
+
+    peer: IPAddress
+
+
+@dataclass(frozen=True)
+class PeerDown:
+    """The session left Established (ExaBGP "down"); ExaBGP does NOT withdraw the routes learned from it.
+
+    `local` is True when the session ended because our own ExaBGP went away (the peer may be perfectly
+    healthy): its routes are then worth keeping as stale until the restarted ExaBGP learns them again.
+    """
+
+    peer: IPAddress
+    reason: str
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class RoutesReceived:
+    """One UPDATE from `peer`: the prefixes it announced (with attributes) and the prefixes it withdrew."""
+
+    peer: IPAddress
+    announced: tuple[LearnedRoute, ...]
+    withdrawn: tuple[IPNetwork, ...]
+
+
+@dataclass(frozen=True)
+class EndOfRib:
+    """`peer` finished sending its initial table for `family` (e.g. "ipv4 unicast")."""
+
+    peer: IPAddress
+    family: str
+
+
+@dataclass(frozen=True)
+class SpeakerRestarted:
+    """ExaBGP was (re)started: every route learned before is void until it is learned again."""
+
+
+@dataclass(frozen=True)
+class BadMessage:
+    """A line from ExaBGP that could not be understood: logged and counted, never fatal."""
+
+    line: str
+    error: str
+
+
+SpeakerEvent = PeerUp | PeerDown | RoutesReceived | EndOfRib | SpeakerRestarted | BadMessage

@@ -1,0 +1,154 @@
+"""Render ExaBGP's configuration and environment files from bgpnet's typed peers (pure, no I/O).
+
+Every speaker instance owns a run directory with its own config, env file, pid file and API socket, because
+several speakers run on one machine in different network namespaces while sharing one filesystem. The
+config holds only neighbors and the API process: announcements travel through the process API, so changing
+them never touches the file and never resets a session. Each neighbor is rendered on its own (no templates)
+so that a reload compares neighbors one by one and leaves unchanged sessions alone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bgpnet.model import BgpPeer
+
+PROCESS_NAME = "bgpnet"
+
+# Characters that would end or split a token in ExaBGP's configuration tokeniser.
+_UNSAFE = set(" \t\n;{}[]\"'")
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The per-instance files below one speaker's run directory."""
+
+    run_dir: Path
+
+    @property
+    def config(self) -> Path:
+        return self.run_dir / "exabgp.conf"
+
+    @property
+    def env(self) -> Path:
+        return self.run_dir / "exabgp.env"
+
+    @property
+    def pid(self) -> Path:
+        return self.run_dir / "exabgp.pid"
+
+    @property
+    def socket(self) -> Path:
+        return self.run_dir / "api.sock"
+
+    @property
+    def log(self) -> Path:
+        return self.run_dir / "exabgp.log"
+
+
+def family_of(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The one address family a session carries: IPv4 prefixes to IPv4 peers, IPv6 prefixes to IPv6 peers."""
+    return "ipv4 unicast" if address.version == 4 else "ipv6 unicast"
+
+
+def render_config(router_id: ipaddress.IPv4Address, peers: Collection[BgpPeer], process_argv: Sequence[str]
+                  ) -> str:
+    """The whole ExaBGP configuration: the relay process and one block per peer, sorted by address."""
+    for token in process_argv:
+        if not token or _UNSAFE & set(token):
+            raise ValueError(f"process argument {token!r} cannot be written into an ExaBGP config")
+    lines = [
+        f"process {PROCESS_NAME} {{",
+        f"    run {' '.join(process_argv)};",
+        "    encoder json;",
+        "}",
+    ]
+    for peer in sorted(peers, key=lambda p: (p.address.version, p.address.packed)):
+        lines.append("")
+        lines.extend(_neighbor(router_id, peer))
+    return "\n".join(lines) + "\n"
+
+
+def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer) -> list[str]:
+    if peer.address.version != peer.local_address.version:
+        raise ValueError(f"peer {peer.address} and local address {peer.local_address} differ in IP version")
+    lines = [f"neighbor {peer.address} {{"]
+    if peer.description:
+        # Quotes and braces would break the tokeniser; a description is only a label.
+        lines.append(f'    description "{"".join(c for c in peer.description if c not in _UNSAFE or c == " ")}";')
+    lines += [
+        f"    router-id {router_id};",
+        # `next-hop self` resolves to this address, so it must be explicit.
+        f"    local-address {peer.local_address};",
+        f"    local-as {peer.local_asn};",
+        f"    peer-as {peer.asn};",
+        f"    hold-time {peer.hold_time};",
+    ]
+    if peer.passive:
+        lines.append("    passive true;")
+    if peer.port != 179:
+        lines.append(f"    connect {peer.port};")
+    lines += [
+        # bgpnet keeps its own view of learned routes; ExaBGP's Adj-RIB-In copy would only cost CPU per prefix.
+        "    adj-rib-in false;",
+        # No `capability { route-refresh; }`: ExaBGP 4.2.25 resets a session when it receives a ROUTE-REFRESH
+        # with enhanced route refresh negotiated (upstream #708, #1237). A restarted ExaBGP relearns
+        # everything from the new sessions anyway.
+        "    family {",
+        f"        {family_of(peer.address)};",
+        "    }",
+        "    api {",
+        f"        processes [ {PROCESS_NAME} ];",
+        "        neighbor-changes;",
+        "        receive {",
+        "            parsed;",
+        "            update;",
+        "        }",
+        "    }",
+        "}",
+    ]
+    return lines
+
+
+def render_env(files: RunFiles, *, listen: bool, port: int = 179) -> str:
+    """ExaBGP's environment (ini) file for one instance."""
+    bind = "0.0.0.0 ::" if listen else ""
+    return "\n".join([
+        "[exabgp.daemon]",
+        # The default user `nobody` would lose the privileges needed for port 179 and MD5.
+        "user = 'root'",
+        "daemonize = false",
+        "drop = false",
+        f"pid = '{files.pid}'",
+        "",
+        "[exabgp.api]",
+        # The CLI's named pipes sit in a path shared by all network namespaces: one per machine at most.
+        "cli = false",
+        "ack = true",
+        "encoder = json",
+        "respawn = true",
+        "",
+        "[exabgp.tcp]",
+        # Wildcard listeners (IPV6_V6ONLY is set by ExaBGP): an incoming connection is matched to a neighbor
+        # by its concrete local and remote address, so peers added by a reload are accepted too.
+        f"bind = '{bind}'",
+        f"port = {port}",
+        "",
+        "[exabgp.log]",
+        "destination = 'stdout'",
+        "level = INFO",
+        "packets = false",
+        "message = false",
+        "routes = false",
+        "rib = false",
+        "parser = false",
+        "timers = false",
+        "",
+        "[exabgp.cache]",
+        "attributes = true",
+        "nexthops = true",
+        "",
+    ])

@@ -1,0 +1,307 @@
+"""The speaker: ExaBGP as a supervised subprocess, driven through its process API.
+
+Threads and what they own:
+- supervisor: writes the config, spawns ExaBGP, waits for it, restarts it with backoff when it dies;
+- reader: accepts the relay's connection and turns every line into events (the only caller of `on_event`
+  besides the supervisor, and both go through one lock, so the callback is never re-entered);
+- writer (per connection, see api_channel): sends queued commands.
+
+State handed to ExaBGP is the whole desired set: `set()` applies only the difference (announcements as
+API commands, peer changes as an atomic config rewrite + SIGUSR1), and every fresh ExaBGP gets everything
+again. What ExaBGP cannot give back is what it learned: after a restart it replays nothing, so the
+speaker emits `SpeakerRestarted` and the new sessions carry the peers' full tables again. A relay that dies
+while ExaBGP lives would leave received routes unreplayable too, so that case restarts ExaBGP as well —
+ExaBGP 4.2.25 cannot be asked safely for a route refresh instead: receiving a ROUTE-REFRESH with enhanced
+route refresh negotiated resets its session (upstream issues #708/#1237), so the capability stays off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from bgpnet.model import BgpPeer, IPAddress, IPNetwork
+from bgpnet.speaker import api_channel, exabgp_process
+from bgpnet.speaker.commands import announce, desired_per_peer, diff_commands, validate_peers
+from bgpnet.speaker.events import BadMessage, PeerUp, RoutesReceived, SpeakerEvent, SpeakerRestarted
+from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
+from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
+from bgpnet.speaker.sessions import SessionState, SessionTable
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+# A process that ran this long counts as healthy: the next failure starts the backoff again.
+HEALTHY_AFTER = 30.0
+
+
+class Speaker:
+    def __init__(self, run_dir: Path, router_id: IPv4Address, on_event: Callable[[SpeakerEvent], None], *,
+                 listen: bool = True, exabgp_argv: Sequence[str] | None = None) -> None:
+        self._files = RunFiles(Path(run_dir))
+        self._router_id = router_id
+        self._on_event = on_event
+        self._listen = listen
+        self._argv = list(exabgp_argv) if exabgp_argv else exabgp_process.default_exabgp_argv()
+
+        self._lock = threading.RLock()
+        self._emit_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._peers: frozenset[BgpPeer] = frozenset()
+        self._announcements: frozenset[IPNetwork] = frozenset()
+        self._sessions = SessionTable()
+
+        # What the running ExaBGP knows, guarded by _lock.
+        self._proc: subprocess.Popen | None = None
+        self._config_peers: frozenset[BgpPeer] = frozenset()    # peers in the config file on disk
+        self._loaded_peers: frozenset[BgpPeer] = frozenset()    # peers the running ExaBGP was started with
+        self._conn: api_channel.Connection | None = None
+        self._conn_proc: subprocess.Popen | None = None        # the ExaBGP whose relay is connected
+        self._present: set[IPAddress] = set()                   # neighbors known to exist inside ExaBGP
+        self._held: dict[IPAddress, frozenset[IPNetwork]] = {}  # announcements sent per neighbor
+
+        self._server = None
+        self._threads: list[threading.Thread] = []
+        self._connection_done = threading.Event()
+        self._connection_done.set()
+        self.bad_messages = 0
+        self.command_errors = 0
+        self.restarts = 0
+
+    # ------------------------------------------------------------------ public interface
+
+    def start(self) -> None:
+        """Render the config, spawn ExaBGP, start the reader and supervisor threads."""
+        self._files.run_dir.mkdir(parents=True, exist_ok=True)
+        self._files.env.write_text(render_env(self._files, listen=self._listen))
+        self._server = api_channel.listen(self._files.socket)
+        with self._lock:
+            self._write_config(self._peers)
+        for name, target in (("speaker-reader", self._read_loop), ("speaker-supervisor", self._supervise)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def set(self, peers: Collection[BgpPeer], announcements: Collection[IPNetwork]) -> None:
+        """Make ExaBGP run exactly these sessions and announce exactly these prefixes (next hop self)."""
+        validate_peers(peers)
+        peers = frozenset(peers)
+        announcements = frozenset(announcements)
+        with self._lock:
+            self._peers, self._announcements = peers, announcements
+            self._sessions.configure(peers, time.time())
+            if peers != self._config_peers:
+                self._change_peers(peers)
+            self._send_diff()
+
+    def stop(self) -> None:
+        """SIGTERM ExaBGP (by PID), join the threads, remove the socket."""
+        self._stopping.set()
+        with self._lock:
+            proc = self._proc
+        if proc is not None:
+            exabgp_process.terminate(proc)
+        if self._server is not None:
+            try:
+                self._server.shutdown(2)
+            except OSError:
+                pass
+            self._server.close()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        self._threads.clear()
+        try:
+            self._files.socket.unlink()
+        except FileNotFoundError:
+            pass
+
+    def sessions(self) -> Mapping[IPAddress, SessionState]:
+        with self._lock:
+            return self._sessions.snapshot()
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running ExaBGP (for tests and `bgpnet status`)."""
+        with self._lock:
+            return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    # ------------------------------------------------------------------ applying desired state (under _lock)
+
+    def _write_config(self, peers: frozenset[BgpPeer]) -> None:
+        text = render_config(self._router_id, peers, exabgp_process.relay_argv(self._files))
+        self._files.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._files.config.with_suffix(".conf.tmp")
+        tmp.write_text(text)
+        # rename(2) is atomic: ExaBGP reading on SIGUSR1 sees the old or the new file, never half of one.
+        os.replace(tmp, self._files.config)
+        self._config_peers = peers
+
+    def _change_peers(self, peers: frozenset[BgpPeer]) -> None:
+        old = self._config_peers
+        self._write_config(peers)
+        # A changed or removed neighbor loses its routes inside ExaBGP; it is re-fed when it reports in.
+        for peer in old - peers:
+            self._present.discard(peer.address)
+            self._held.pop(peer.address, None)
+        if self._conn is not None and self._proc is not None:
+            exabgp_process.reload(self._proc)
+            self._loaded_peers = peers
+
+    def _send_diff(self) -> None:
+        if self._conn is None:
+            return
+        desired = desired_per_peer((p for p in self._peers if p.address in self._present), self._announcements)
+        commands = diff_commands(self._held, desired)
+        self._held.update(desired)
+        self._conn.send(commands)
+
+    def _announce_all_to(self, peer: IPAddress) -> None:
+        """Re-announce the whole desired set to one neighbor. ExaBGP ignores an announcement it already
+        holds for that neighbor, so this is a no-op unless it had lost them (e.g. a neighbor re-created by
+        a reload)."""
+        if self._conn is None:
+            return
+        desired = desired_per_peer((p for p in self._peers if p.address == peer), self._announcements)
+        held = self._held.get(peer, frozenset())
+        want = desired.get(peer, frozenset())
+        self._conn.send(diff_commands({peer: held}, {peer: want}) +
+                        [announce(peer, prefix) for prefix in sorted(held & want, key=str)])
+        self._held[peer] = want
+
+    # ------------------------------------------------------------------ supervisor thread
+
+    def _supervise(self) -> None:
+        backoff = BACKOFF_FIRST
+        while not self._stopping.is_set():
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._loaded_peers = self._config_peers
+                proc = exabgp_process.spawn(self._argv, self._files)
+                self._proc = proc
+            started = time.monotonic()
+            self._emit(SpeakerRestarted())
+            code = proc.wait()
+            if self._stopping.is_set():
+                return
+            log.warning("ExaBGP pid %d exited with %s; last log lines:\n%s", proc.pid, code,
+                        exabgp_process.log_tail(self._files))
+            # Its relay sees EOF on stdin and closes the socket; wait for the reader to drain every line the
+            # dead ExaBGP wrote, so nothing stale is delivered after the events below.
+            if not self._connection_done.wait(timeout=5):
+                with self._lock:
+                    if self._conn is not None:
+                        self._conn.close()
+                self._connection_done.wait(timeout=5)
+            with self._lock:
+                self._proc = None
+                down = self._sessions.all_down(f"ExaBGP exited ({code})", time.time())
+            for event in down:
+                self._emit(event)
+            if time.monotonic() - started >= HEALTHY_AFTER:
+                backoff = BACKOFF_FIRST
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, BACKOFF_MAX)
+            self.restarts += 1
+
+    # ------------------------------------------------------------------ reader thread
+
+    def _read_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sock, _ = self._server.accept()
+            except OSError:
+                return
+            conn = api_channel.Connection(sock)
+            try:
+                self._serve(conn)
+            finally:
+                conn.close()
+                self._connection_lost(conn)
+
+    def _serve(self, conn: api_channel.Connection) -> None:
+        lines = conn.lines()
+        hello = parse_line(next(lines, b""))
+        with self._lock:
+            proc = self._proc
+            if not isinstance(hello, RelayHello) or proc is None or hello.exabgp_pid != proc.pid:
+                log.warning("ignoring an API connection that is not from our ExaBGP: %r", hello)
+                return
+            self._connected(conn)
+        for line in lines:
+            self._handle(parse_line(line))
+
+    def _connected(self, conn: api_channel.Connection) -> None:
+        """A fresh ExaBGP holds nothing we sent: feed the neighbors it was started with."""
+        self._conn = conn
+        self._conn_proc = self._proc
+        self._connection_done.clear()
+        self._held = {}
+        self._present = {p.address for p in self._loaded_peers}
+        if self._loaded_peers != self._config_peers and self._proc is not None:
+            # The config changed between spawn and now; ExaBGP may have read the old one.
+            exabgp_process.reload(self._proc)
+            self._loaded_peers = self._config_peers
+        self._send_diff()
+
+    def _connection_lost(self, conn: api_channel.Connection) -> None:
+        with self._lock:
+            if self._conn is not conn:
+                return
+            self._conn = None
+            self._present = set()
+            self._held = {}
+            proc, self._conn_proc = self._conn_proc, None
+        if proc is not None and proc.poll() is None and not self._stopping.is_set():
+            # The relay died but ExaBGP lives: it would replay nothing to a new relay, so restart it.
+            log.warning("API relay of ExaBGP pid %d went away; restarting ExaBGP", proc.pid)
+            exabgp_process.terminate(proc)
+        self._connection_done.set()
+
+    def _handle(self, item: object) -> None:
+        if isinstance(item, RoutesReceived):
+            with self._lock:
+                self._sessions.routes(item)
+            self._emit(item)
+        elif isinstance(item, StateChange):
+            with self._lock:
+                event = self._sessions.state_change(item, time.time())
+                if item.peer not in self._present and any(p.address == item.peer for p in self._peers):
+                    # First word from a neighbor added by a reload: it now exists inside ExaBGP.
+                    self._present.add(item.peer)
+                    self._held.pop(item.peer, None)
+                    self._send_diff()
+                if isinstance(event, PeerUp):
+                    self._announce_all_to(item.peer)
+            if event is not None:
+                self._emit(event)
+        elif isinstance(item, Ack):
+            if not item.ok:
+                self.command_errors += 1
+                log.warning("ExaBGP rejected a command (see %s)", self._files.log)
+        elif isinstance(item, BadMessage):
+            self.bad_messages += 1
+            log.warning("unparseable line from ExaBGP: %s (%s)", item.line[:200], item.error)
+            self._emit(item)
+        elif isinstance(item, Ignored | RelayHello):
+            pass
+        else:
+            self._emit(item)  # EndOfRib
+
+    def _emit(self, event: SpeakerEvent) -> None:
+        with self._emit_lock:
+            try:
+                self._on_event(event)
+            except Exception:
+                log.exception("speaker event handler failed on %r", event)
