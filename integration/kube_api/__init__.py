@@ -1,0 +1,162 @@
+"""A Kubernetes API stand-in for the subset bgpnet uses, driven by the real `kubernetes` client over HTTP.
+
+`KubeApiStandIn` is the test and lab control surface: create/update/patch/delete objects directly (as if
+written to etcd, no HTTP), `compact()` the event history so old resourceVersions get 410, `stop()`/`start()`
+to simulate an API outage with state kept, and per-route request counts. `python -m integration.kube_api`
+runs the same thing as a process (see __main__).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from typing import Any
+
+from .objects import make_node, make_secret
+from .patch import json_merge_patch, strategic_merge_patch
+from .selectors import label_predicate
+from .server import HttpFront
+from .store import NODES, SECRETS, Store
+
+__all__ = ["KubeApiStandIn", "make_node", "make_secret"]
+
+
+class KubeApiStandIn:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        bookmark_interval: float = 60.0,
+        bookmark_before_timeout: float = 2.0,
+        default_watch_timeout: float = 1800.0,
+        history_limit: int = 10_000,
+    ) -> None:
+        self.store = Store(history_limit=history_limit)
+        self._http = HttpFront(
+            self.store, host, port, bookmark_interval=bookmark_interval,
+            bookmark_before_timeout=bookmark_before_timeout, default_watch_timeout=default_watch_timeout,
+        )
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> KubeApiStandIn:
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        """API outage: refuse connections and cut open ones (watches included); the state is kept."""
+        self._http.stop()
+
+    close = stop
+
+    def __enter__(self) -> KubeApiStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._http.running
+
+    @property
+    def url(self) -> str:
+        host = self._http.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._http.port}"
+
+    @property
+    def bookmark_interval(self) -> float:
+        return self._http.bookmark_interval
+
+    @bookmark_interval.setter
+    def bookmark_interval(self, seconds: float) -> None:
+        self._http.bookmark_interval = seconds
+
+    def kubeconfig(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1", "kind": "Config", "current-context": "standin",
+            "clusters": [{"name": "standin", "cluster": {"server": self.url}}],
+            "users": [{"name": "standin", "user": {"token": "standin"}}],
+            "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}],
+        }
+
+    def write_kubeconfig(self, path: str) -> str:
+        with open(path, "w") as f:
+            json.dump(self.kubeconfig(), f)  # JSON is YAML: the client's kubeconfig loader reads it
+        return path
+
+    # ---- state -------------------------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> int:
+        with self.store.cond:
+            return self.store.rv
+
+    def compact(self) -> int:
+        return self.store.compact()
+
+    def create_node(self, node: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy(self.store.create(NODES.plural, node))
+
+    def update_node(self, node: dict[str, Any]) -> dict[str, Any]:
+        """Replace spec, metadata and status in one unconditional write (as if straight into etcd)."""
+        name = node["metadata"]["name"]
+        key = ("", name)
+
+        def replace(old: dict[str, Any]) -> dict[str, Any]:
+            meta = {**node.get("metadata", {})}
+            meta.pop("resourceVersion", None)
+            return {**node, "metadata": meta}
+
+        return copy.deepcopy(self.store.mutate(NODES.plural, key, replace, subresource=None))
+
+    def patch_node(self, name: str, patch: dict[str, Any], *, strategic: bool = True) -> dict[str, Any]:
+        """Patch spec/metadata and status in one write (strategic merge by default, else JSON merge)."""
+        apply = strategic_merge_patch if strategic else json_merge_patch
+        key = ("", name)
+        return copy.deepcopy(self.store.mutate(NODES.plural, key, lambda old: apply(old, patch), subresource=None))
+
+    def delete_node(self, name: str) -> None:
+        self.store.delete(NODES.plural, ("", name))
+
+    def get_node(self, name: str) -> dict[str, Any]:
+        return copy.deepcopy(self.store.get(NODES.plural, ("", name)))
+
+    def nodes(self, label_selector: str | None = None) -> list[dict[str, Any]]:
+        items, _, _, _ = self.store.list(NODES.plural, None, label_predicate(label_selector))
+        return [json.loads(i) for i in items]
+
+    def put_secret(self, namespace: str, name: str, data: dict[str, str | bytes]) -> dict[str, Any]:
+        secret = make_secret(namespace, name, data)
+        key = (namespace, name)
+        try:
+            self.store.get(SECRETS.plural, key)
+        except Exception:
+            return copy.deepcopy(self.store.create(SECRETS.plural, secret))
+        return copy.deepcopy(self.store.update(SECRETS.plural, key, secret, precondition=False))
+
+    def load(self, objects: list[dict[str, Any]]) -> None:
+        """Create Nodes and Secrets from a list (as read from a nodes file)."""
+        for obj in objects:
+            if obj.get("kind", "Node") == "Secret":
+                meta = obj["metadata"]
+                self.store.create(SECRETS.plural, {**obj, "metadata": {**meta,
+                                                   "namespace": meta.get("namespace", "default")}})
+            else:
+                self.store.create(NODES.plural, obj)
+
+    # ---- observation -------------------------------------------------------------------------------------
+
+    def request_counts(self) -> Counter[str]:
+        """Requests served, keyed like "GET /api/v1/nodes", "WATCH /api/v1/nodes",
+        "PATCH /api/v1/nodes/{name}/status"; "BOOKMARK" counts bookmarks sent."""
+        return self._http.counts()
+
+    def request_count(self, key: str) -> int:
+        return self._http.counts()[key]
+
+    def reset_counts(self) -> None:
+        self._http.reset_counts()

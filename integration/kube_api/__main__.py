@@ -1,0 +1,93 @@
+"""`python -m integration.kube_api --listen 127.0.0.1:0 --nodes-file F`: the stand-in as a process.
+
+Prints its URL (`http://127.0.0.1:PORT`) as the first stdout line, then serves until SIGTERM/SIGINT or EOF on
+stdin when `--control-stdin` is given. Control commands on stdin, one per line, each answered by one JSON
+line on stdout: `compact`, `stop` (outage, state kept), `start`, `counts`, `rv`. Everything else (creating,
+changing, deleting Nodes and Secrets) goes through the ordinary API with the real client.
+
+The nodes file is JSON or YAML: a list of objects, a `{"items": [...]}` List, or YAML documents; each item is
+a Node unless its kind is Secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+import yaml
+
+from . import KubeApiStandIn
+
+
+def _read_objects(path: str) -> list[dict[str, Any]]:
+    with open(path) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d is not None]
+    objects: list[dict[str, Any]] = []
+    for doc in docs:
+        if isinstance(doc, list):
+            objects.extend(doc)
+        elif isinstance(doc, dict) and "items" in doc:
+            objects.extend(doc["items"])
+        else:
+            objects.append(doc)
+    return objects
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m integration.kube_api", description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", default="127.0.0.1:0", help="address:port (port 0 picks a free one)")
+    parser.add_argument("--nodes-file", help="Nodes (and Secrets) to start with")
+    parser.add_argument("--bookmark-interval", type=float, default=60.0)
+    parser.add_argument("--bookmark-before-timeout", type=float, default=2.0)
+    parser.add_argument("--history-limit", type=int, default=10_000)
+    parser.add_argument("--control-stdin", action="store_true", help="read control commands from stdin")
+    args = parser.parse_args(argv)
+
+    host, port = _split_listen(args.listen)
+    standin = KubeApiStandIn(host, port, bookmark_interval=args.bookmark_interval,
+                             bookmark_before_timeout=args.bookmark_before_timeout,
+                             history_limit=args.history_limit)
+    if args.nodes_file:
+        standin.load(_read_objects(args.nodes_file))
+    standin.start()
+    print(standin.url, flush=True)
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    if args.control_stdin:
+        threading.Thread(target=_control_loop, args=(standin, done), daemon=True).start()
+    done.wait()
+    standin.stop()
+    return 0
+
+
+def _control_loop(standin: KubeApiStandIn, done: threading.Event) -> None:
+    commands = {
+        "compact": lambda: {"resourceVersion": str(standin.compact())},
+        "stop": lambda: (standin.stop(), {"running": False})[1],
+        "start": lambda: (standin.start(), {"running": True})[1],
+        "counts": lambda: dict(standin.request_counts()),
+        "rv": lambda: {"resourceVersion": str(standin.resource_version)},
+    }
+    for line in sys.stdin:
+        command = line.strip()
+        if not command:
+            continue
+        action = commands.get(command)
+        reply = action() if action else {"error": f"unknown command {command!r}"}
+        print(json.dumps(reply), flush=True)
+    done.set()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
