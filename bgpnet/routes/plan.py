@@ -1,0 +1,54 @@
+"""The route table's decision, as a pure function: desired routes vs. what we believe is installed.
+
+A plain dict comparison: a prefix missing from the kernel is added, a prefix whose gateways changed is
+replaced, a prefix no longer desired is deleted, and an unchanged prefix costs one dict lookup and no
+syscall. Routes that cannot be expressed as a kernel unicast route (no gateway) are refused here, before
+anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from bgpnet.model import IPNetwork, KernelRoute
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    add: list[KernelRoute] = field(default_factory=list)
+    replace: list[KernelRoute] = field(default_factory=list)
+    delete: list[IPNetwork] = field(default_factory=list)
+    invalid: list[KernelRoute] = field(default_factory=list)
+
+
+def index_by_prefix(desired: Collection[KernelRoute]) -> dict[IPNetwork, KernelRoute]:
+    """The desired set keyed by prefix; should a prefix appear twice, the later route wins."""
+    return {route.prefix: route for route in desired}
+
+
+def plan_changes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IPNetwork, KernelRoute]
+                 ) -> RoutePlan:
+    plan = RoutePlan()
+    if not installed:  # first apply on an empty table: no lookups needed
+        for route in desired.values():
+            (plan.add if route.gateways else plan.invalid).append(route)
+        return plan
+    add, replace, invalid = plan.add.append, plan.replace.append, plan.invalid.append
+    have = installed.get
+    kept = 0
+    for prefix, route in desired.items():
+        current = have(prefix)
+        if current is not None:
+            kept += 1
+            if current is route:
+                continue
+        if not route.gateways:
+            invalid(route)
+        elif current is None:
+            add(route)
+        elif current != route:
+            replace(route)
+    if kept < len(installed):  # else every installed prefix is still desired: skip the scan
+        plan.delete.extend(prefix for prefix in installed if prefix not in desired)
+    return plan

@@ -1,0 +1,179 @@
+"""`RouteTable`: owns the kernel routes tagged with bgpnet's protocol number, and no others.
+
+- `apply(desired)` takes the whole desired set (MetalLB's `Set`, not add/remove calls), diffs it against the
+  cache of what is installed and sends only the difference as one batch.
+- `resync(desired)` is the periodic full re-apply (kube-router's route_sync): it re-dumps our routes from the
+  kernel, so the cache is the truth again, then applies. What was deleted or changed behind our back is
+  re-installed; proto-179 routes nobody wants (e.g. left by a previous run) are deleted. The first call after
+  start adopts the previous run's routes, so unchanged ones are not even touched.
+- Foreign routes are never touched. New prefixes go out with NLM_F_EXCL: when another owner (any other
+  protocol: static, boot, kernel, another daemon) holds the exact key — prefix and metric in the table —
+  the kernel refuses with EEXIST and the route is reported as a "conflict" and retried at the next apply,
+  so bgpnet takes over only once the other owner has gone. NLM_F_REPLACE is used only for prefixes the
+  kernel held with our protocol at the last dump or apply; deletes carry our protocol, so the kernel only
+  deletes a route of ours. A foreign route for the same prefix at another metric is left alone and coexists.
+  One window remains: if another owner replaces one of our routes and bgpnet changes that route's gateways
+  before the next resync notices, the replace overwrites it (kube-router and Calico share this window; only
+  a dump before every replace would close it).
+- Errors are per route (prefix, errno, reason); one bad route never stops the rest. The cache keeps the
+  kernel's view: a failed add stays out, a failed replace keeps the old route, a failed delete keeps it.
+- If the socket fails mid-batch (the kernel's answers were lost), the outcome is unknown: the exception
+  propagates and the next apply re-dumps first.
+"""
+
+from __future__ import annotations
+
+import errno as errnos
+import os
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from bgpnet.model import IPNetwork, KernelRoute
+from bgpnet.routes.messages import DEFAULT_METRIC, FAMILY
+from bgpnet.routes.plan import RoutePlan, index_by_prefix, plan_changes
+from bgpnet.routes.protocol import RTPROT_BGPNET
+from bgpnet.routes.seam import ADD, DELETE, REPLACE, BatchFailure, RouteBatch, RouteNetlink
+
+MAIN_TABLE = 254
+CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class RouteError:
+    """One route the kernel (or the planner) refused. `reason` is a short bounded label for metrics:
+    "conflict" (another owner holds the prefix) or the errno name, e.g. "ENETUNREACH"."""
+
+    prefix: IPNetwork
+    op: str
+    errno: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.prefix}: {self.reason} ({os.strerror(self.errno)})"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    added: int
+    replaced: int
+    removed: int
+    errors: tuple[RouteError, ...]
+    duration_s: float
+
+
+def _error(prefix: IPNetwork, op: str, code: int) -> RouteError:
+    if op == ADD and code == errnos.EEXIST:
+        return RouteError(prefix, op, code, CONFLICT)
+    return RouteError(prefix, op, code, errnos.errorcode.get(code, str(code)))
+
+
+class RouteTable:
+    """The kernel routes of one protocol in one table. Not thread-safe: one caller (the agent's loop)."""
+
+    def __init__(self, netlink: RouteNetlink | None = None, *, proto: int = RTPROT_BGPNET,
+                 table: int = MAIN_TABLE) -> None:
+        if netlink is None:
+            from bgpnet.routes.netlink import SocketRouteNetlink
+
+            netlink = SocketRouteNetlink()
+        self._netlink = netlink
+        self.proto = proto
+        self.table = table
+        self._installed: dict[IPNetwork, KernelRoute] = {}
+        self._strays: list[tuple[IPNetwork, int | None]] = []
+        self._needs_dump = True
+
+    def installed(self) -> Mapping[IPNetwork, KernelRoute]:
+        """What bgpnet believes is programmed: a read-only view, valid until the next apply/resync."""
+        return MappingProxyType(self._installed)
+
+    def apply(self, desired: Collection[KernelRoute]) -> ApplyResult:
+        started = time.perf_counter()
+        if self._needs_dump:
+            self._adopt_kernel_state()
+        return self._apply(index_by_prefix(desired), started)
+
+    def resync(self, desired: Collection[KernelRoute]) -> ApplyResult:
+        started = time.perf_counter()
+        self._adopt_kernel_state()
+        return self._apply(index_by_prefix(desired), started)
+
+    def dump(self) -> Mapping[IPNetwork, KernelRoute]:
+        """Read what the kernel holds with our protocol (e.g. left by a previous run) without changing it."""
+        self._adopt_kernel_state()
+        return self.installed()
+
+    def close(self) -> None:
+        self._netlink.close()
+
+    def _adopt_kernel_state(self) -> None:
+        """Make the cache what the kernel holds with our protocol. A second route of ours for a prefix (at
+        another metric than the one bgpnet uses) is a stray, deleted at that exact metric."""
+        dumped = self._netlink.dump(proto=self.proto, table=self.table, known=self._installed.values())
+        self._needs_dump = False
+        self._strays = []
+        if len(dumped) == len(self._installed):
+            # The common periodic case: the kernel holds exactly our cache, and the dump handed back the
+            # cached objects themselves; keeping the dict spares hashing every prefix again.
+            cached = {id(route) for route in self._installed.values()}
+            if all(id(route) in cached and metric == DEFAULT_METRIC[FAMILY[route.prefix.version]]
+                   for route, metric in dumped):
+                return
+        installed: dict[IPNetwork, KernelRoute] = {}
+        strays: list[tuple[IPNetwork, int | None]] = []
+        for route, metric in dumped:
+            prefix = route.prefix
+            if metric == DEFAULT_METRIC[FAMILY[prefix.version]]:
+                installed[prefix] = route
+            else:
+                strays.append((prefix, metric))
+        self._installed = installed
+        self._strays = strays
+
+    def _apply(self, desired: dict[IPNetwork, KernelRoute], started: float) -> ApplyResult:
+        plan = plan_changes(desired, self._installed)
+        errors = [RouteError(route.prefix, ADD, errnos.EINVAL, "no-gateway") for route in plan.invalid]
+        deletes: list[tuple[IPNetwork, int | None]] = [*self._strays, *((p, None) for p in plan.delete)]
+        batch = RouteBatch(delete=deletes, replace=plan.replace, add=plan.add)
+        if not len(batch):
+            if not errors:
+                self._installed = desired  # equal content; the caller's objects make the next diff cheaper
+            return ApplyResult(0, 0, 0, tuple(errors), time.perf_counter() - started)
+        try:
+            failures = self._netlink.send(batch, proto=self.proto, table=self.table)
+        except BaseException:
+            self._needs_dump = True
+            raise
+        self._strays = []
+        if errors or any(kind != DELETE or code != errnos.ESRCH for kind, _, code in failures):
+            added, replaced, removed = self._commit(plan, batch, failures, errors)
+        else:  # everything accepted: the kernel now holds exactly the desired set
+            self._installed = desired
+            added, replaced, removed = len(plan.add), len(plan.replace), len(batch.delete)
+        return ApplyResult(added, replaced, removed, tuple(errors), time.perf_counter() - started)
+
+    def _commit(self, plan: RoutePlan, batch: RouteBatch, failures: list[BatchFailure],
+                errors: list[RouteError]) -> tuple[int, int, int]:
+        """Update the cache with what the kernel accepted; turn failures into RouteErrors."""
+        failed: dict[str, set[int]] = {ADD: set(), REPLACE: set(), DELETE: set()}
+        for kind, index, code in failures:
+            if kind == DELETE and code == errnos.ESRCH:
+                continue  # already gone: the goal of a delete is reached
+            failed[kind].add(index)
+            prefix = batch.delete[index][0] if kind == DELETE else getattr(batch, kind)[index].prefix
+            errors.append(_error(prefix, kind, code))
+        installed = self._installed
+        for kind, routes in ((ADD, plan.add), (REPLACE, plan.replace)):
+            bad = failed[kind]
+            if bad:
+                installed.update((r.prefix, r) for i, r in enumerate(routes) if i not in bad)
+            else:
+                installed.update((r.prefix, r) for r in routes)
+        bad = failed[DELETE]
+        for index, (prefix, metric) in enumerate(batch.delete):
+            if metric is None and index not in bad:
+                del installed[prefix]
+        return (len(plan.add) - len(failed[ADD]), len(plan.replace) - len(failed[REPLACE]),
+                len(batch.delete) - len(failed[DELETE]))

@@ -1,0 +1,45 @@
+"""plan_changes: the pure diff between desired routes and what is installed."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from bgpnet.model import KernelRoute
+from bgpnet.routes.plan import index_by_prefix, plan_changes
+
+ip, net = ipaddress.ip_address, ipaddress.ip_network
+
+
+def route(prefix: str, *gateways: str) -> KernelRoute:
+    return KernelRoute(net(prefix), tuple(ip(g) for g in gateways))
+
+
+def test_diff_table():
+    installed = index_by_prefix([route("10.0.1.0/24", "172.31.0.2"), route("10.0.2.0/24", "172.31.0.2"),
+                                 route("fd00:3::/64", "fd00::2"), route("10.0.4.0/24", "172.31.0.2")])
+    desired = index_by_prefix([
+        route("10.0.1.0/24", "172.31.0.2"),                 # same: untouched
+        route("10.0.2.0/24", "172.31.0.3", "172.31.0.2"),   # ECMP grow: replace
+        route("fd00:3::/64", "fd00::3"),                    # IPv6 gateway change: replace
+        route("10.0.5.0/24", "172.31.0.2"),                 # new: add
+        KernelRoute(net("10.0.6.0/24")),                    # no gateway: invalid
+    ])                                                      # 10.0.4.0/24 gone: delete
+    plan = plan_changes(desired, installed)
+    assert [str(r.prefix) for r in plan.add] == ["10.0.5.0/24"]
+    assert [str(r.prefix) for r in plan.replace] == ["10.0.2.0/24", "fd00:3::/64"]
+    assert [str(p) for p in plan.delete] == ["10.0.4.0/24"]
+    assert [str(r.prefix) for r in plan.invalid] == ["10.0.6.0/24"]
+
+
+def test_empty_installed_adds_all_and_empty_desired_deletes_all():
+    routes = index_by_prefix([route("10.0.1.0/24", "172.31.0.2"), route("fd00::/64", "fd00::2")])
+    assert plan_changes(routes, {}).add == list(routes.values())
+    assert plan_changes({}, routes).delete == list(routes)
+
+
+def test_gateway_order_does_not_matter_and_later_duplicate_wins():
+    a = route("10.0.1.0/24", "172.31.0.3", "172.31.0.2")
+    b = route("10.0.1.0/24", "172.31.0.2", "172.31.0.3")
+    assert plan_changes(index_by_prefix([b]), index_by_prefix([a])).replace == []
+    c = route("10.0.1.0/24", "172.31.0.9")
+    assert index_by_prefix([a, c]) == {c.prefix: c}
