@@ -43,7 +43,8 @@ def run_agent(args: argparse.Namespace) -> int:
     from bgpnet.config import ConfigError, load_config_text
     from bgpnet.kube.client import load_api_client
     from bgpnet.kube.node_source import NodeSource
-    from bgpnet.routes.table import RouteTable, register_protocol_name
+    from bgpnet.routes.protocol import register_protocol_name
+    from bgpnet.routes.table import RouteTable
     from bgpnet.speaker.speaker import Speaker
 
     _setup_logging(args.log_level)
