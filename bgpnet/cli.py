@@ -14,12 +14,10 @@ from bgpnet import __version__
 log = logging.getLogger("bgpnet")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(level: str, fmt: str = "kv") -> None:
+    from bgpnet.logs import setup_logging
+
+    setup_logging(level, fmt)
 
 
 def _agent_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +32,39 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rt-protos-dir", default="/etc/iproute2/rt_protos.d",
                    help="where the route protocol name 'bgpnet' is registered for iproute2")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="kv", choices=["kv", "json"],
+                   help="kv: key=value lines (logfmt); json: one JSON object per line")
+    p.add_argument("--metrics-address", default="0.0.0.0:9179",
+                   help="HOST:PORT for /metrics, /healthz, /readyz and /status ([::]:9179 for IPv6; "
+                        "empty: off, which also disables `bgpnet status`)")
     p.set_defaults(func=run_agent)
+
+
+def _status_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="show this node's running agent: BGP peers, announced CIDRs, routes, errors",
+                       description="Ask the agent on this node (its /status endpoint) for its BGP sessions, "
+                                   "announcements, installed routes, IPAM usage and last errors.")
+    p.add_argument("--address", default="127.0.0.1:9179", help="the agent's --metrics-address (HOST:PORT)")
+    p.add_argument("--json", action="store_true", help="print the agent's status document as JSON")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the agent")
+    p.set_defaults(func=run_status)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from bgpnet.snapshot import AgentSnapshot
+    from bgpnet.status_client import AgentUnreachable, fetch_status
+    from bgpnet.status_view import render, render_json
+
+    try:
+        document = fetch_status(args.address, args.timeout)
+    except AgentUnreachable as exc:
+        print(f"bgpnet status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(render_json(document))
+    else:
+        sys.stdout.write(render(AgentSnapshot.from_dict(document), document.get("health")))
+    return 0
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -43,11 +73,13 @@ def run_agent(args: argparse.Namespace) -> int:
     from bgpnet.config import ConfigError, load_config_text
     from bgpnet.kube.client import load_api_client
     from bgpnet.kube.node_source import NodeSource
+    from bgpnet.kube.secrets import PasswordReader
     from bgpnet.routes.protocol import register_protocol_name
+    from bgpnet.routes.resolve import NextHopResolver
     from bgpnet.routes.table import RouteTable
     from bgpnet.speaker.speaker import Speaker
 
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level, args.log_format)
     if not args.node_name:
         log.error("no node name: pass --node-name or set NODE_NAME")
         return 2
@@ -69,7 +101,20 @@ def run_agent(args: argparse.Namespace) -> int:
         make_node_source=lambda on_change: NodeSource(api, on_change),
         make_speaker=lambda rid, on_event: Speaker(run_dir, rid, on_event),
         route_table=RouteTable(),
+        read_password=PasswordReader(api).read,
+        next_hops=NextHopResolver(),
     )
+    server = None
+    if args.metrics_address:
+        from bgpnet.http_server import serve
+        from bgpnet.metrics import make_registry
+
+        try:
+            server = serve(args.metrics_address, agent.snapshot, make_registry(agent.snapshot))
+        except (OSError, ValueError) as exc:
+            log.error("cannot serve metrics address=%s error=%s", args.metrics_address, exc)
+            return 2
+        log.info("serving /metrics /healthz /readyz /status address=%s", args.metrics_address)
 
     def _terminate(signum: int, _frame: object) -> None:
         log.info("signal %s: stopping (kernel routes stay in place)", signal.Signals(signum).name)
@@ -78,7 +123,49 @@ def run_agent(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     agent.run()
+    if server is not None:
+        server.close()
     return 0
+
+
+def _lab_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lab", help="the whole network on this machine, in network namespaces (root)",
+                       description="Build, show and remove a bgpnet cluster in network namespaces: real agents, "
+                                   "ExaBGP, kernel routes, bgpnet-cni pods and optionally a BIRD2 ToR.")
+    p.add_argument("--state-dir", type=Path, default=Path("/run/bgpnet-lab"),
+                   help="where the lab records what it made (one lab per directory)")
+    lab_sub = p.add_subparsers(dest="lab_command", required=True)
+    up = lab_sub.add_parser("up", help="build the lab, then print the pod-to-pod matrix and routes")
+    up.add_argument("--nodes", type=int, required=True, help="number of nodes")
+    up.add_argument("--pods-per-node", type=int, default=2)
+    up.add_argument("--mode", choices=["mesh", "tor"], default="mesh",
+                    help="mesh: iBGP node-to-node full mesh; tor: eBGP from every node to the ToR")
+    up.add_argument("--tor", choices=["bird", "external"], default="bird",
+                    help="tor mode: run BIRD2 as ToR, or leave the ToR namespace ready for your own router")
+    up.add_argument("--json", action="store_true", help="print only a JSON description on stdout")
+    status = lab_sub.add_parser("status", help="show the running lab: processes, matrix, routes")
+    status.add_argument("--json", action="store_true")
+    lab_sub.add_parser("down", help="remove every namespace, process and file the lab made")
+    p.set_defaults(func=run_lab)
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    from bgpnet.lab import commands
+    from bgpnet.lab.cluster import LabError
+    from bgpnet.lab.state import StateStore
+    from bgpnet.lab.topology import PlanError, plan_lab
+
+    store = StateStore(args.state_dir)
+    try:
+        if args.lab_command == "up":
+            plan = plan_lab(args.nodes, args.pods_per_node, args.mode, args.tor)
+            return commands.up(plan, store, as_json=args.json)
+        if args.lab_command == "status":
+            return commands.status(store, as_json=args.json)
+        return commands.down(store)
+    except (LabError, PlanError) as exc:
+        print(f"bgpnet lab {args.lab_command}: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"bgpnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _agent_parser(sub)
+    _status_parser(sub)
+    _lab_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
-from bgpnet.model import IPNetwork
+from bgpnet.model import IPAddress, IPNetwork
 
 AS_TRANS = 23456  # RFC 6793: placeholder for 4-byte ASNs on 2-byte speakers, never a real AS.
 MAX_ASN = 4_294_967_295
@@ -37,11 +37,69 @@ class CniSettings:
     log_file: str = ""
 
 
+# Node labels/annotations read live from watch events (annotation wins over a label of the same key).
+NODE_ASN_KEY = "bgpnet.io/asn"
+NODE_PEERS_KEY = "bgpnet.io/peers"
+NODE_COMMUNITIES_KEY = "bgpnet.io/communities"
+NODE_LARGE_COMMUNITIES_KEY = "bgpnet.io/large-communities"
+
+WARN = "warn"
+TEARDOWN = "teardown"
+MAX_PREFIX_ACTIONS = (WARN, TEARDOWN)
+
+
+@dataclass(frozen=True)
+class PasswordRef:
+    """Where a peer's MD5 password lives: a key of a Kubernetes Secret, or a file (e.g. a mounted Secret).
+    Only the reference is configuration; the value is read at run time and never logged."""
+
+    namespace: str = ""
+    name: str = ""
+    key: str = ""
+    file: str = ""
+
+    def __str__(self) -> str:
+        return f"file {self.file}" if self.file else f"secret {self.namespace}/{self.name} key {self.key}"
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Per-peer import policy knobs (cluster CIDRs, own CIDRs and the own-ASN loop check always apply)."""
+
+    accept_default_route: bool = False
+    max_prefixes: int = 0  # 0: no limit
+    max_prefix_action: str = WARN
+    # After a teardown the session stays down this long, then is re-established (BIRD's `action restart`).
+    restart_after: float = 60.0
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    """A configured (global, or per-node from an annotation) BGP peer, before it is bound to a node."""
+
+    address: IPAddress
+    asn: int
+    port: int = 179
+    hold_time: int | None = None  # None: the global holdTime
+    multihop: int | None = None
+    passive: bool = False
+    password: PasswordRef | None = None
+    node_selector: tuple[tuple[str, str], ...] = ()
+    import_options: ImportOptions | None = None  # None: the global importPolicy
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.node_selector)
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     asn: int
     cluster_cidrs: tuple[IPNetwork, ...]
     node_to_node_mesh: bool = True
+    peers: tuple[PeerSpec, ...] = ()
+    communities: tuple[str, ...] = ()
+    large_communities: tuple[str, ...] = ()
+    import_options: ImportOptions = ImportOptions()
     # Data-centre timers: a 9 s hold time (keepalive every 3 s) notices a silent peer within 9 s, where BGP's
     # 180 s default would blackhole a dead node's pods for minutes. A crashed speaker is noticed at once anyway:
     # its TCP connection closes.
@@ -119,7 +177,134 @@ def _cni(field: str, value: Any) -> CniSettings:
     return CniSettings(mtu=mtu, data_dir=data_dir, log_file=log_file)
 
 
-_FIELDS = {"asn", "clusterCIDRs", "nodeToNodeMesh", "holdTime", "routeSyncPeriod", "startupGracePeriod", "cni"}
+def _string_map(field: str, value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in value.items()):
+        raise ConfigError(field, "must be a mapping of label names to string values")
+    return tuple(sorted(value.items()))
+
+
+def _community(field: str, value: Any, parts: int) -> str:
+    """A standard (`ASN:value`, 16 bits each) or large (`ASN:data1:data2`, 32 bits each) community."""
+    kind, bits = ("community", 16) if parts == 2 else ("large community", 32)
+    pieces = value.split(":") if isinstance(value, str) else []
+    if len(pieces) != parts or not all(p.isdigit() and int(p) < (1 << bits) for p in pieces):
+        example = "64512:100" if parts == 2 else "64512:1:100"
+        raise ConfigError(field, f"invalid {kind} {value!r}: must look like {example}, each part < 2^{bits}")
+    return ":".join(str(int(p)) for p in pieces)
+
+
+def communities(field: str, value: Any, *, large: bool) -> tuple[str, ...]:
+    """A list of communities; also accepts one comma-separated string (the form a Node annotation uses)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise ConfigError(field, "must be a list of communities")
+    return tuple(dict.fromkeys(_community(field, v, 3 if large else 2) for v in value))
+
+
+def _password(field: str, value: Any) -> PasswordRef:
+    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in ("secret", "file"):
+        raise ConfigError(field, "must be {secret: {namespace, name, key}} or {file: /absolute/path}; "
+                                 "the password itself never goes into the config")
+    if "file" in value:
+        path = value["file"]
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"{field}.file", f"must be an absolute path, got {path!r}")
+        return PasswordRef(file=path)
+    secret = value["secret"]
+    if not isinstance(secret, Mapping):
+        raise ConfigError(f"{field}.secret", "must be a mapping with namespace, name and key")
+    _reject_unknown(f"{field}.secret.", secret, {"namespace", "name", "key"})
+    parts = {}
+    for key in ("namespace", "name", "key"):
+        text = secret.get(key)
+        if not isinstance(text, str) or not text:
+            raise ConfigError(f"{field}.secret.{key}", "is required (a non-empty string)")
+        parts[key] = text
+    return PasswordRef(namespace=parts["namespace"], name=parts["name"], key=parts["key"])
+
+
+_IMPORT_FIELDS = {"acceptDefaultRoute", "maxPrefixes", "maxPrefixAction", "restartAfter"}
+
+
+def import_options(field: str, value: Any, base: ImportOptions) -> ImportOptions:
+    """Import policy knobs; unspecified ones come from `base` (the global policy for a peer's override)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(field, "must be a mapping")
+    _reject_unknown(field + ".", value, _IMPORT_FIELDS)
+    action = value.get("maxPrefixAction", base.max_prefix_action)
+    if action not in MAX_PREFIX_ACTIONS:
+        raise ConfigError(f"{field}.maxPrefixAction", f"must be one of {', '.join(MAX_PREFIX_ACTIONS)}, "
+                                                      f"got {action!r}")
+    return ImportOptions(
+        accept_default_route=_bool(f"{field}.acceptDefaultRoute",
+                                   value.get("acceptDefaultRoute", base.accept_default_route)),
+        max_prefixes=_int_range(f"{field}.maxPrefixes", value.get("maxPrefixes", base.max_prefixes),
+                                0, 10_000_000),
+        max_prefix_action=action,
+        restart_after=_seconds(f"{field}.restartAfter", value.get("restartAfter", base.restart_after)),
+    )
+
+
+_PEER_FIELDS = {"address", "asn", "port", "holdTime", "keepaliveTime", "multihop", "passive", "password",
+                "nodeSelector", "importPolicy"}
+
+
+def parse_peer(field: str, value: Any, *, allow_selector: bool = True) -> PeerSpec:
+    """One entry of `peers:` (or of a Node's `bgpnet.io/peers` annotation, which has no nodeSelector)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(field, "must be a mapping with at least address and asn")
+    known = _PEER_FIELDS if allow_selector else _PEER_FIELDS - {"nodeSelector"}
+    _reject_unknown(field + ".", value, known)
+    for required in ("address", "asn"):
+        if required not in value:
+            raise ConfigError(f"{field}.{required}", "is required")
+    text = value["address"]
+    try:
+        address = ipaddress.ip_address(text) if isinstance(text, str) else None
+    except ValueError:
+        address = None
+    if address is None:
+        raise ConfigError(f"{field}.address", f"invalid BGP peer address {text!r}")
+    hold_time = None
+    if "holdTime" in value:
+        hold_time = _hold_time(f"{field}.holdTime", value["holdTime"])
+    if "keepaliveTime" in value:
+        keepalive = _int_range(f"{field}.keepaliveTime", value["keepaliveTime"], 1, 21845)
+        # ExaBGP (like most speakers) sends keepalives at a third of the negotiated hold time and has no
+        # separate knob, so a keepalive is accepted only as another way of writing holdTime/3.
+        if hold_time is None:
+            hold_time = keepalive * 3
+        elif keepalive * 3 != hold_time:
+            raise ConfigError(f"{field}.keepaliveTime",
+                              f"must be holdTime/3 ({hold_time}/3): the speaker derives keepalives from the "
+                              f"hold time, got {keepalive}")
+    multihop = None
+    if "multihop" in value:
+        multihop = _int_range(f"{field}.multihop", value["multihop"], 1, 255)
+    return PeerSpec(
+        address=address,
+        asn=_asn(f"{field}.asn", value["asn"]),
+        port=_int_range(f"{field}.port", value.get("port", 179), 1, 65535),
+        hold_time=hold_time,
+        multihop=multihop,
+        passive=_bool(f"{field}.passive", value.get("passive", False)),
+        password=_password(f"{field}.password", value["password"]) if "password" in value else None,
+        node_selector=_string_map(f"{field}.nodeSelector", value.get("nodeSelector", {})),
+        import_options=(import_options(f"{field}.importPolicy", value["importPolicy"], ImportOptions())
+                        if "importPolicy" in value else None),
+    )
+
+
+def _peers(field: str, value: Any) -> tuple[PeerSpec, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(field, "must be a list of peers")
+    return tuple(parse_peer(f"{field}[{i}]", item) for i, item in enumerate(value))
+
+
+_FIELDS = {"asn", "clusterCIDRs", "nodeToNodeMesh", "holdTime", "routeSyncPeriod", "startupGracePeriod", "cni",
+           "peers", "communities", "largeCommunities", "importPolicy"}
 
 
 def _reject_unknown(prefix: str, raw: Mapping[str, Any], known: set[str]) -> None:
@@ -137,10 +322,21 @@ def parse_config(raw: Any) -> AgentConfig:
         if required not in raw:
             raise ConfigError(required, "is required")
     defaults = AgentConfig(asn=1, cluster_cidrs=())
+    global_import = import_options("importPolicy", raw.get("importPolicy", {}), ImportOptions())
+    # A peer's importPolicy overrides the global one field by field.
+    peers = tuple(
+        replace(p, import_options=import_options(f"peers[{i}].importPolicy",
+                                                 raw["peers"][i]["importPolicy"], global_import))
+        if p.import_options is not None else p
+        for i, p in enumerate(_peers("peers", raw.get("peers", []))))
     return AgentConfig(
         asn=_asn("asn", raw["asn"]),
         cluster_cidrs=_cidrs("clusterCIDRs", raw["clusterCIDRs"]),
         node_to_node_mesh=_bool("nodeToNodeMesh", raw.get("nodeToNodeMesh", True)),
+        peers=peers,
+        communities=communities("communities", raw.get("communities", []), large=False),
+        large_communities=communities("largeCommunities", raw.get("largeCommunities", []), large=True),
+        import_options=global_import,
         hold_time=_hold_time("holdTime", raw.get("holdTime", defaults.hold_time)),
         route_sync_period=_seconds("routeSyncPeriod", raw.get("routeSyncPeriod", defaults.route_sync_period)),
         startup_grace_period=_seconds("startupGracePeriod",

@@ -39,6 +39,32 @@ class NodeInfo:
         return None
 
 
+class Md5Password:
+    """A TCP MD5 (RFC 2385) key that never shows itself: repr/str are redacted and it is not a dataclass, so
+    `dataclasses.asdict` of a peer keeps it opaque and `json.dumps` fails rather than leak it. Equal keys
+    compare equal, so a changed password changes the peer (and re-peers it)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The key itself: only for the speaker's config file (mode 0600), never for logs or status."""
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Md5Password) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("md5", self._value))
+
+    def __repr__(self) -> str:
+        return "Md5Password(<redacted>)"
+
+    __str__ = __repr__
+
+
 @dataclass(frozen=True)
 class BgpPeer:
     """One BGP session as the speaker should run it (identity is the whole value: any change re-peers)."""
@@ -51,6 +77,21 @@ class BgpPeer:
     port: int = 179
     passive: bool = False
     description: str = ""
+    md5: Md5Password | None = None
+    # Outgoing TTL for multihop eBGP; None leaves the kernel default (64), which already crosses hops.
+    ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One prefix this node announces, with the communities attached to it (same to every peer)."""
+
+    prefix: IPNetwork
+    communities: tuple[str, ...] = ()
+    large_communities: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return str(self.prefix)
 
 
 @dataclass(frozen=True)

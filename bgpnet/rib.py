@@ -8,10 +8,11 @@ tens of thousands of routes cost nothing per reconcile beyond the prefixes that 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+from bgpnet.config import TEARDOWN
 from bgpnet.model import IPAddress, IPNetwork, KernelRoute, LearnedRoute, Rejected
-from bgpnet.policy import ImportPolicy
+from bgpnet.policy import MAX_PREFIX, ImportPolicy
 
 
 def best_routes(candidates: Iterable[LearnedRoute]) -> KernelRoute | None:
@@ -36,6 +37,8 @@ class Rib:
         self._by_prefix: dict[IPNetwork, dict[IPAddress, LearnedRoute]] = {}
         self._routes: dict[IPNetwork, KernelRoute] = {}
         self.rejected: Counter[tuple[IPAddress, str]] = Counter()
+        # Peers that sent more than their max-prefix, with the configured action ("warn" or "teardown").
+        self.over_limit: dict[IPAddress, str] = {}
 
     @property
     def routes(self) -> Mapping[IPNetwork, KernelRoute]:
@@ -73,6 +76,25 @@ class Rib:
             self._by_prefix.setdefault(prefix, {})[peer] = route
             touched.add(prefix)
         self._recompute(touched)
+        if policy.max_prefixes and len(table) > policy.max_prefixes:
+            if peer not in self.over_limit:
+                self.over_limit[peer] = policy.max_prefix_action
+            if policy.max_prefix_action == TEARDOWN:
+                # Like BIRD's `import limit ... action disable/restart`: nothing from this peer is trusted
+                # any more; the agent takes the session down. Every dropped route counts as rejected.
+                for route in list(table.values()):
+                    rejected.append(Rejected(peer, route.prefix, MAX_PREFIX))
+                    self.rejected[(peer, MAX_PREFIX)] += 1
+                self.drop_peer(peer)
+        else:
+            self.over_limit.pop(peer, None)
+        return rejected
+
+    def reject_all(self, peer: IPAddress, announced: Iterable[LearnedRoute], reason: str) -> list[Rejected]:
+        """Count an UPDATE refused as a whole (e.g. from a peer torn down for max-prefix)."""
+        rejected = [Rejected(peer, route.prefix, reason) for route in announced]
+        if rejected:
+            self.rejected[(peer, reason)] += len(rejected)
         return rejected
 
     def drop_peer(self, peer: IPAddress) -> int:
@@ -83,17 +105,19 @@ class Rib:
         self._recompute(table.keys())
         return len(table)
 
-    def refilter(self, policy: ImportPolicy) -> list[Rejected]:
-        """Re-check every stored route after the policy changed (e.g. this node's own CIDRs changed)."""
+    def refilter(self, policy: ImportPolicy | Callable[[IPAddress], ImportPolicy]) -> list[Rejected]:
+        """Re-check every stored route after the policy changed (e.g. this node's own CIDRs changed);
+        `policy` is one policy for all peers or a function giving each peer's."""
         rejected: list[Rejected] = []
-        for peer, table in self._by_peer.items():
-            bad = [r for r in table.values() if policy.reject_reason(r) is not None]
+        for peer, table in list(self._by_peer.items()):
+            policy_of = policy if isinstance(policy, ImportPolicy) else policy(peer)
+            bad = [r for r in table.values() if policy_of.reject_reason(r) is not None]
             for route in bad:
-                reason = policy.reject_reason(route) or ""
+                reason = policy_of.reject_reason(route) or ""
                 rejected.append(Rejected(peer, route.prefix, reason))
                 self.rejected[(peer, reason)] += 1
             if bad:
-                self.update(peer, (), [r.prefix for r in bad], policy)
+                self.update(peer, (), [r.prefix for r in bad], policy_of)
         return rejected
 
     def _recompute(self, prefixes: Iterable[IPNetwork]) -> None:

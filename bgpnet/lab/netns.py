@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
@@ -69,35 +69,42 @@ class Netns:
 class NetnsGroup:
     """Owns a set of namespaces and processes; use as a context manager so cleanup always runs."""
 
-    def __init__(self, prefix: str = "bgpt") -> None:
+    def __init__(self, prefix: str = "bgpt", on_change: Callable[[NetnsGroup], None] | None = None) -> None:
         # The per-run tag keeps parallel runs (and a crashed earlier run) from colliding.
         self.tag = f"{prefix}{uuid.uuid4().hex[:6]}"
         self.namespaces: list[Netns] = []
         self.processes: list[subprocess.Popen] = []
         self.cleanup_paths: list[Path] = []
+        # Called after every namespace or process is added, e.g. to persist them for a later `lab down`.
+        self._on_change = on_change
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self)
 
     def add(self, short: str) -> Netns:
         name = f"{self.tag}-{short}"
-        _ip("netns", "add", name)
         ns = Netns(name, self)
+        # Recorded before it exists: an interruption right after `ip netns add` must still find it to delete.
         self.namespaces.append(ns)
-        ns.run("ip", "link", "set", "lo", "up")
+        self._changed()
+        _ip("netns", "add", name)
+        _ip("-n", name, "link", "set", "lo", "up")
         return ns
 
     def track(self, proc: subprocess.Popen) -> subprocess.Popen:
         self.processes.append(proc)
+        self._changed()
         return proc
 
     def veth(self, a: Netns, a_if: str, b: Netns, b_if: str) -> None:
-        """A veth pair with one end in each namespace, both ends up."""
-        tmp = f"v{uuid.uuid4().hex[:10]}"
-        _ip("link", "add", tmp, "type", "veth", "peer", "name", tmp + "p")
-        _ip("link", "set", tmp, "netns", a.name)
-        _ip("link", "set", tmp + "p", "netns", b.name)
-        a.run("ip", "link", "set", tmp, "name", a_if)
-        b.run("ip", "link", "set", tmp + "p", "name", b_if)
-        a.run("ip", "link", "set", a_if, "up")
-        b.run("ip", "link", "set", b_if, "up")
+        """A veth pair with one end in each namespace, both ends up.
+
+        Created directly inside `a` with its peer in `b`: the host namespace never sees it, so an interrupted
+        run cannot leave a stray interface there."""
+        _ip("-n", a.name, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b.name)
+        _ip("-n", a.name, "link", "set", a_if, "up")
+        _ip("-n", b.name, "link", "set", b_if, "up")
 
     def stop_process(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 5) -> None:
         """Signal one tracked process by PID and wait for it; escalate to SIGKILL."""
@@ -116,7 +123,7 @@ class NetnsGroup:
         for proc in reversed(self.processes):
             self.stop_process(proc, timeout=3)
         for ns in reversed(self.namespaces):
-            _kill_remaining_in(ns.name)
+            kill_processes_in(ns.name)
             subprocess.run(["ip", "netns", "del", ns.name], capture_output=True)
         for path in self.cleanup_paths:
             subprocess.run(["rm", "-rf", str(path)], capture_output=True)
@@ -156,11 +163,11 @@ def entered(netns_path: str) -> Iterator[None]:
         os.close(own)
 
 
-def _kill_remaining_in(name: str) -> None:
-    """Kill what is still running inside a namespace this group created (children of tracked processes that
-    outlived them, e.g. an ExaBGP helper): `ip netns pids` names only processes in *our* namespace."""
+def kill_processes_in(name: str) -> None:
+    """Kill what is still running inside a namespace the caller created (children of tracked processes that
+    outlived them, e.g. an ExaBGP helper): `ip netns pids` names only processes in *that* namespace."""
     proc = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
-    pids = [int(p) for p in proc.stdout.split() if p.isdigit()]
+    pids = [int(p) for p in proc.stdout.split() if p.isdigit() and int(p) != os.getpid()]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)

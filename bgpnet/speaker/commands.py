@@ -1,48 +1,65 @@
 """Decide which process-API commands bring ExaBGP from what it holds to what is desired (pure).
 
-Announcements are per neighbor (`neighbor <ip> announce route <prefix> next-hop self`): ExaBGP resolves
-`self` to that neighbor's `local-address`, and each prefix only goes to peers of its own address family.
-The caller hands over the whole desired set (MetalLB style); only the difference becomes commands, so an
-unchanged set costs nothing and a change never resets a session.
+Announcements are per neighbor (`neighbor <ip> announce route <prefix> next-hop self [community [..]]
+[large-community [..]]`): ExaBGP resolves `self` to that neighbor's `local-address`, and each prefix only goes
+to peers of its own address family. The caller hands over the whole desired set (MetalLB style); only the
+difference becomes commands, so an unchanged set costs nothing and a change never resets a session. A prefix
+whose communities change is simply announced again: the new UPDATE implicitly replaces the old path at the
+peer (RFC 4271 §3.1), so there is no withdraw-then-announce flap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from bgpnet.model import BgpPeer, IPAddress, IPNetwork
+from bgpnet.model import Announcement, BgpPeer, IPAddress, IPNetwork
 
-PerPeer = Mapping[IPAddress, frozenset[IPNetwork]]
+PerPeer = Mapping[IPAddress, frozenset[Announcement]]
 
 
-def desired_per_peer(peers: Iterable[BgpPeer], announcements: Collection[IPNetwork]) -> dict[IPAddress,
-                                                                                            frozenset[IPNetwork]]:
+def as_announcements(items: Iterable[Announcement | IPNetwork]) -> frozenset[Announcement]:
+    """Plain prefixes are announcements without communities."""
+    return frozenset(item if isinstance(item, Announcement) else Announcement(item) for item in items)
+
+
+def desired_per_peer(peers: Iterable[BgpPeer], announcements: Collection[Announcement | IPNetwork]
+                     ) -> dict[IPAddress, frozenset[Announcement]]:
     """IPv4 prefixes go to IPv4 peers, IPv6 prefixes to IPv6 peers."""
-    by_version = {v: frozenset(p for p in announcements if p.version == v) for v in (4, 6)}
+    normalised = as_announcements(announcements)
+    by_version = {v: frozenset(a for a in normalised if a.prefix.version == v) for v in (4, 6)}
     return {peer.address: by_version[peer.address.version] for peer in peers}
 
 
-def announce(peer: IPAddress, prefix: IPNetwork) -> str:
-    return f"neighbor {peer} announce route {prefix} next-hop self"
+def announce(peer: IPAddress, item: Announcement | IPNetwork) -> str:
+    a = item if isinstance(item, Announcement) else Announcement(item)
+    command = f"neighbor {peer} announce route {a.prefix} next-hop self"
+    if a.communities:
+        command += f" community [ {' '.join(a.communities)} ]"
+    if a.large_communities:
+        command += f" large-community [ {' '.join(a.large_communities)} ]"
+    return command
 
 
 def withdraw(peer: IPAddress, prefix: IPNetwork) -> str:
     return f"neighbor {peer} withdraw route {prefix}"
 
 
-def _order(prefixes: Iterable[IPNetwork]) -> list[IPNetwork]:
-    return sorted(prefixes, key=lambda p: (p.version, p.network_address.packed, p.prefixlen))
+def _key(a: Announcement) -> tuple[int, bytes, int]:
+    return a.prefix.version, a.prefix.network_address.packed, a.prefix.prefixlen
 
 
 def diff_commands(held: PerPeer, desired: PerPeer) -> list[str]:
-    """Commands for every peer in `desired`: withdraw what is held but no longer wanted, then announce
-    what is wanted but not held. Peers only in `held` get nothing (their session is being removed)."""
+    """Commands for every peer in `desired`: withdraw prefixes held but no longer wanted, then announce what
+    is wanted but not held as it is (new prefixes and changed communities). Peers only in `held` get nothing
+    (their session is being removed)."""
     commands: list[str] = []
     for peer in sorted(desired, key=lambda ip: (ip.version, ip.packed)):
         have = held.get(peer, frozenset())
         want = desired[peer]
-        commands.extend(withdraw(peer, p) for p in _order(have - want))
-        commands.extend(announce(peer, p) for p in _order(want - have))
+        wanted_prefixes = {a.prefix for a in want}
+        commands.extend(withdraw(peer, a.prefix) for a in sorted(have, key=_key)
+                        if a.prefix not in wanted_prefixes)
+        commands.extend(announce(peer, a) for a in sorted(want - have, key=_key))
     return commands
 
 

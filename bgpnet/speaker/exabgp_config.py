@@ -9,6 +9,7 @@ so that a reload compares neighbors one by one and leaves unchanged sessions alo
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,14 @@ def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer) -> list[str]:
         lines.append("    passive true;")
     if peer.port != 179:
         lines.append(f"    connect {peer.port};")
+    if peer.ttl is not None:
+        # Multihop eBGP: the TTL of our packets (ExaBGP sets IP_TTL, or IPV6_UNICAST_HOPS for IPv6).
+        lines.append(f"    outgoing-ttl {peer.ttl};")
+    if peer.md5 is not None:
+        # Written base64-encoded so no character of the key can break ExaBGP's tokeniser; ExaBGP decodes it
+        # and installs TCP_MD5SIG (RFC 2385) on the connecting socket and on its listener for this peer.
+        encoded = base64.b64encode(peer.md5.reveal().encode()).decode()
+        lines += [f"    md5-password {encoded};", "    md5-base64 true;"]
     lines += [
         # bgpnet keeps its own view of learned routes; ExaBGP's Adj-RIB-In copy would only cost CPU per prefix.
         "    adj-rib-in false;",

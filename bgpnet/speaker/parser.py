@@ -146,6 +146,12 @@ def _parse_update(message: dict, line: bytes | str) -> Parsed:
             network = _NETWORK_OF_FAMILY.get(family)
             if network is None:
                 continue
+            if len(by_next_hop) > 1 and family == "ipv6 unicast":
+                # A directly connected IPv6 peer (BIRD, FRR) sends a global and a link-local next hop
+                # (RFC 2545 §3); ExaBGP 4.2 reports each prefix once per next hop. The link-local one cannot
+                # be installed without an interface, so the global one is kept when there is one.
+                globals_only = {k: v for k, v in by_next_hop.items() if not ip_address(k).is_link_local}
+                by_next_hop = globals_only or by_next_hop
             for next_hop_text, nlris in by_next_hop.items():
                 next_hop = ip_address(next_hop_text)
                 # The tight loop: one network parse and one tuple-backed dataclass per prefix.

@@ -26,9 +26,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from bgpnet.model import BgpPeer, IPAddress, IPNetwork
+from bgpnet.model import Announcement, BgpPeer, IPAddress, IPNetwork
 from bgpnet.speaker import api_channel, exabgp_process
-from bgpnet.speaker.commands import announce, desired_per_peer, diff_commands, validate_peers
+from bgpnet.speaker.commands import announce, as_announcements, desired_per_peer, diff_commands, validate_peers
 from bgpnet.speaker.events import BadMessage, PeerUp, RoutesReceived, SpeakerEvent, SpeakerRestarted
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
 from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
@@ -55,7 +55,7 @@ class Speaker:
         self._emit_lock = threading.Lock()
         self._stopping = threading.Event()
         self._peers: frozenset[BgpPeer] = frozenset()
-        self._announcements: frozenset[IPNetwork] = frozenset()
+        self._announcements: frozenset[Announcement] = frozenset()
         self._sessions = SessionTable()
 
         # What the running ExaBGP knows, guarded by _lock.
@@ -65,7 +65,7 @@ class Speaker:
         self._conn: api_channel.Connection | None = None
         self._conn_proc: subprocess.Popen | None = None        # the ExaBGP whose relay is connected
         self._present: set[IPAddress] = set()                   # neighbors known to exist inside ExaBGP
-        self._held: dict[IPAddress, frozenset[IPNetwork]] = {}  # announcements sent per neighbor
+        self._held: dict[IPAddress, frozenset[Announcement]] = {}  # announcements sent per neighbor
 
         self._server = None
         self._threads: list[threading.Thread] = []
@@ -89,11 +89,11 @@ class Speaker:
             thread.start()
             self._threads.append(thread)
 
-    def set(self, peers: Collection[BgpPeer], announcements: Collection[IPNetwork]) -> None:
+    def set(self, peers: Collection[BgpPeer], announcements: Collection[Announcement | IPNetwork]) -> None:
         """Make ExaBGP run exactly these sessions and announce exactly these prefixes (next hop self)."""
         validate_peers(peers)
         peers = frozenset(peers)
-        announcements = frozenset(announcements)
+        announcements = as_announcements(announcements)
         with self._lock:
             self._peers, self._announcements = peers, announcements
             self._sessions.configure(peers, time.time())
@@ -141,7 +141,11 @@ class Speaker:
         text = render_config(self._router_id, peers, exabgp_process.relay_argv(self._files))
         self._files.run_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._files.config.with_suffix(".conf.tmp")
-        tmp.write_text(text)
+        # The file may hold MD5 keys: readable by root only, from its creation on.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)
         # rename(2) is atomic: ExaBGP reading on SIGUSR1 sees the old or the new file, never half of one.
         os.replace(tmp, self._files.config)
         self._config_peers = peers
@@ -175,7 +179,7 @@ class Speaker:
         held = self._held.get(peer, frozenset())
         want = desired.get(peer, frozenset())
         self._conn.send(diff_commands({peer: held}, {peer: want}) +
-                        [announce(peer, prefix) for prefix in sorted(held & want, key=str)])
+                        [announce(peer, a) for a in sorted(held & want, key=lambda a: str(a.prefix))])
         self._held[peer] = want
 
     # ------------------------------------------------------------------ supervisor thread

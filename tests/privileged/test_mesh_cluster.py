@@ -105,6 +105,8 @@ def test_deleted_node_routes_are_gone_everywhere(cluster):
     # node3's agent keeps running, but the others drop it as a peer at once, without waiting for a hold timer.
     wait_for(lambda: all(n3.pod_cidr not in n.bgp_routes() for n in cluster.nodes.values() if n is not n3),
              30, interval=0.005, what="deleted node's routes to go")
+    # The node is gone from the cluster: stop its agent so it is no longer expected to converge.
+    cluster.kill_agent(n3, signal.SIGTERM)
 
 
 def test_added_node_becomes_reachable(cluster, record_property):
@@ -117,5 +119,6 @@ def test_added_node_becomes_reachable(cluster, record_property):
     elapsed = time.monotonic() - started
     record_property("node_add_to_installed_s", elapsed)
     print(f"\nMEASURED Node added -> its CIDR installed on all other nodes: {elapsed * 1000:.0f} ms")
+    wait_for(lambda: converged(cluster), 60, what="node4 to learn the others' CIDRs too")
     pod = cluster.add_pod(n4)
     assert all(cluster.ping(p, pod.ip) for n in others for p in n.pods)

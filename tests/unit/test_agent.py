@@ -93,7 +93,7 @@ def test_mesh_announce_learn_install_and_peer_down(tmp_path):
     speaker = speakers[0]
     assert speaker.started and speaker.router_id == A("172.31.0.1")
     assert {p.address for p in speaker.peers} == {A("172.31.0.2"), A("172.31.0.3")}
-    assert speaker.announcements == {N("10.244.1.0/24")}
+    assert {a.prefix for a in speaker.announcements} == {N("10.244.1.0/24")}
     assert (tmp_path / "10-bgpnet.conflist").exists()
 
     speaker.on_event(PeerUp(A("172.31.0.2")))

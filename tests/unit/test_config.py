@@ -56,8 +56,9 @@ def test_all_fields_parse():
     ({"cni": {"dataDir": "relative"}}, "cni.dataDir: must be an absolute path, got 'relative'"),
     ({"cni": {"mtuu": 1500}}, "cni.mtuu: unknown field (known: dataDir, logFile, mtu)"),
     ({"cni": []}, "cni: must be a mapping"),
-    ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, clusterCIDRs, cni, holdTime, "
-                                "nodeToNodeMesh, routeSyncPeriod, startupGracePeriod)"),
+    ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, clusterCIDRs, cni, communities, "
+                                "holdTime, importPolicy, largeCommunities, nodeToNodeMesh, peers, "
+                                "routeSyncPeriod, startupGracePeriod)"),
 ])
 def test_invalid_field_names_the_field(override, message):
     with pytest.raises(ConfigError) as err:

@@ -53,7 +53,7 @@ def test_strict_validation_rejects_a_misspelt_field():
 def test_manifests_dir_holds_the_expected_kinds():
     kinds = sorted(d["kind"] for _, d in _documents(APPLIED))
     assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap",
-                            "DaemonSet"])
+                            "DaemonSet", "Role", "RoleBinding"])
 
 
 def test_namespace_is_applied_first_and_everything_else_lives_in_it():

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from bgpnet.model import BgpPeer
+from bgpnet.model import Announcement, BgpPeer
 from bgpnet.speaker.commands import desired_per_peer, diff_commands, validate_peers
 
 ip, net = ipaddress.ip_address, ipaddress.ip_network
@@ -15,7 +15,8 @@ V6 = BgpPeer(ip("fd00::2"), 64512, ip("fd00::1"), 64512)
 
 def test_ipv4_prefixes_go_to_ipv4_peers_and_ipv6_prefixes_to_ipv6_peers():
     desired = desired_per_peer([V4, V6], [net("10.244.1.0/24"), net("fd10:1::/64")])
-    assert desired == {V4.address: frozenset({net("10.244.1.0/24")}), V6.address: frozenset({net("fd10:1::/64")})}
+    assert desired == {V4.address: frozenset({Announcement(net("10.244.1.0/24"))}),
+                       V6.address: frozenset({Announcement(net("fd10:1::/64"))})}
 
 
 def test_first_apply_announces_everything_with_next_hop_self():

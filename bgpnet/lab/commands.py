@@ -1,0 +1,274 @@
+"""`bgpnet lab up|status|down`: build the cluster from the plan, show it, remove it.
+
+`up` claims the state file first and records every namespace and process as it is created (NetnsGroup's
+`on_change` hook), so teardown — on `down`, on Ctrl-C/SIGTERM during `up`, or after any failure while building
+— always works from the same record and removes exactly what this lab made. Progress lines go to stderr,
+results (matrix, routes, or with `--json` a single JSON document) to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from bgpnet.lab import probe
+from bgpnet.lab.bird import render_bird_config
+from bgpnet.lab.cluster import Cluster, LabError, source_root, wait_for
+from bgpnet.lab.netns import NetnsGroup
+from bgpnet.lab.processes import is_running
+from bgpnet.lab.report import matrix_json, render_matrix, render_routes
+from bgpnet.lab.state import LabExists, LabState, StateStore, teardown
+from bgpnet.lab.topology import API_IP, LabPlan, TorPlan, tor_peer_config
+
+NETNS_PREFIX = "bgplab"
+CONVERGENCE_TIMEOUT = 60.0
+TOR_NOT_SUPPORTED = "tor mode needs global peers (issue 4)"
+
+
+class Progress:
+    """One line per step on stderr, stamped with the time since `up` started."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def __call__(self, message: str) -> None:
+        print(f"[{self.elapsed():5.1f}s] {message}", file=self.stream, flush=True)
+
+
+def tor_mode_problem() -> str | None:
+    """Why the agent cannot peer with a ToR yet, or None: the agent's own config parser is asked whether it
+    accepts the lab's ToR peer fragment, so the lab follows the agent as soon as it gains the feature."""
+    from bgpnet.config import ConfigError, parse_config
+    from bgpnet.lab.topology import CLUSTER_ASN, CLUSTER_CIDR, TOR_ASN, TOR_IP
+
+    fragment = tor_peer_config(TorPlan("bird", TOR_IP, TOR_ASN))
+    try:
+        parse_config({"asn": CLUSTER_ASN, "clusterCIDRs": [CLUSTER_CIDR], **fragment})
+    except ConfigError as exc:
+        return f"{TOR_NOT_SUPPORTED}: the agent config does not accept a ToR peer yet ({exc})"
+    return None
+
+
+def _check_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("bgpnet lab needs root: it creates network namespaces")
+
+
+# --- up --------------------------------------------------------------------------------------------------
+def up(plan: LabPlan, store: StateStore, *, as_json: bool, out: TextIO = sys.stdout,
+       progress: Progress | None = None) -> int:
+    progress = progress or Progress()
+    _check_root()
+    if plan.tor is not None:
+        problem = tor_mode_problem()
+        if problem:
+            raise LabError(problem)
+    source_root()  # fail before creating anything when this is not a source checkout
+    state = LabState(tag="", workdir="")
+    # Every namespace and process is written to the state file as it is created (nothing is before the claim).
+    group = NetnsGroup(prefix=NETNS_PREFIX, on_change=store.recorder(state))
+    state.tag, state.workdir = group.tag, str(store.dir / group.tag)
+    try:
+        store.claim(state)
+    except LabExists as exc:
+        raise LabError(str(exc)) from None
+    previous = _interrupt_on(signal.SIGTERM, signal.SIGHUP)
+    try:
+        description = _build(plan, group, state, store, progress)
+        return _show_after_up(plan, description, as_json, out, progress)
+    except BaseException as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the cleanup
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}"
+        progress(f"{why}; removing everything the lab made")
+        report = teardown(state, store, progress)
+        progress(f"removed {len(report.deleted_namespaces)} namespaces" +
+                 (f"; LEFT BEHIND: {', '.join(report.leftovers)}" if report.leftovers else ""))
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        if isinstance(exc, LabError | AssertionError | RuntimeError | OSError):
+            print(f"bgpnet lab up: {exc}", file=sys.stderr)
+            return 1
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt_on(*signals: signal.Signals) -> dict[int, Any]:
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    return {sig: signal.signal(sig, interrupt) for sig in signals}
+
+
+def _build(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
+           progress: Callable[[str], None]) -> dict[str, Any]:
+    workdir = Path(state.workdir)
+    workdir.mkdir(parents=True)
+    progress(f"lab {group.tag}: {plan.mode} mode, {len(plan.nodes)} nodes, workdir {workdir}")
+    cluster = Cluster(group, workdir, asn=plan.cluster_asn, cluster_cidr=plan.cluster_cidr, progress=progress)
+    if plan.tor is not None:
+        bird = plan.tor.kind == "bird"
+        progress(f"ToR {plan.tor.ip} AS {plan.tor.asn}: " + ("BIRD2" if bird else "empty, for your own router"))
+        cluster.add_tor(plan.tor, render_bird_config(plan), start_bird=bird)
+    node_config = tor_peer_config(plan.tor) if plan.tor is not None else {}
+    for node in plan.nodes:
+        progress(f"{node.name}: {node.ip} AS {node.asn}, pod CIDR {node.pod_cidr}, starting its agent")
+        cluster.add_node(node.index, asn=node.asn, labels=node.labels, extra_config=node_config)
+    for node in plan.nodes:
+        if node.pods:
+            progress(f"{node.name}: wiring {node.pods} pod(s) with bgpnet-cni")
+        for _ in range(node.pods):
+            cluster.add_pod(cluster.nodes[node.name])
+    description = describe(cluster, plan)
+    state.description = description
+    store.save(state)
+    if plan.tor is None or plan.tor.kind == "bird":
+        progress("waiting for every node to learn every other node's pod CIDR over BGP")
+        try:
+            wait_for(lambda: not probe.missing_routes(description), CONVERGENCE_TIMEOUT, 0.05, "BGP convergence")
+        except AssertionError:
+            progress(f"not converged after {CONVERGENCE_TIMEOUT:.0f}s; missing: {probe.missing_routes(description)}")
+    return description
+
+
+def describe(cluster: Cluster, plan: LabPlan) -> dict[str, Any]:
+    """The lab for scripts: namespaces, addresses, ASNs, pods (also what `status` works from)."""
+    tor = cluster.tor
+    return {
+        "tag": cluster.group.tag,
+        "mode": plan.mode,
+        "workdir": str(cluster.workdir),
+        "segment": {"namespace": cluster.segment.name, "bridge": "br0", "subnet": plan.segment,
+                    "gateway": API_IP},
+        "api": {"namespace": cluster.segment.name, "url": cluster.api_url, "kubeconfig": str(cluster.kubeconfig)},
+        "clusterCIDR": plan.cluster_cidr,
+        "tor": None if tor is None else {
+            "kind": tor.plan.kind, "namespace": tor.ns.name, "interface": "eth0", "address": tor.plan.ip,
+            "asn": tor.plan.asn, "birdConfig": str(tor.bird_config),
+            "birdSocket": str(tor.bird_socket) if tor.bird is not None else None},
+        "nodes": [{"name": n.name, "namespace": n.ns.name, "address": n.ip, "asn": n.asn, "podCIDR": n.pod_cidr,
+                   "agentLog": str(n.workdir / "agent.log"),
+                   "pods": [{"name": p.name, "namespace": p.ns.name, "ip": p.ip} for p in n.pods]}
+                  for n in cluster.nodes.values()],
+    }
+
+
+def _show_after_up(plan: LabPlan, description: dict[str, Any], as_json: bool, out: TextIO,
+                   progress: Progress) -> int:
+    progress("pinging every pod from every pod")
+    result = _observe(description)
+    elapsed = progress.elapsed()
+    progress(f"lab up in {elapsed:.1f}s")
+    external = plan.tor is not None and plan.tor.kind == "external"
+    if as_json:
+        json.dump({**description, **result, "upSeconds": round(elapsed, 2)}, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(f"bgpnet lab {description['tag']}: {plan.mode} mode, {len(plan.nodes)} nodes, "
+                  f"up in {elapsed:.1f}s\n\n")
+        out.write(_render_text(description, result))
+        if external:
+            out.write(_external_tor_hint(description))
+        first = description["nodes"][0]
+        shell_in = first["pods"][0]["namespace"] if first["pods"] else first["namespace"]
+        out.write(f"\nnext: `bgpnet lab status`, `bgpnet lab down`; a shell in a pod: `ip netns exec {shell_in} sh`\n")
+    # With an external ToR nobody routes yet, so a red matrix is expected until the operator's router runs.
+    return 0 if external or result["matrix"]["allReached"] else 1
+
+
+def _external_tor_hint(description: dict[str, Any]) -> str:
+    tor = description["tor"]
+    nodes = ", ".join(f"{n['address']} AS {n['asn']}" for n in description["nodes"])
+    return (f"\nToR namespace {tor['namespace']} is ready for your router: {tor['address']}/24 on "
+            f"{tor['interface']}, AS {tor['asn']}; nodes connect to it from {nodes}.\n"
+            f"  e.g. BIRD2 with the lab's example config (`bgpnet lab down` stops whatever runs in there):\n"
+            f"  ip netns exec {tor['namespace']} bird -c {tor['birdConfig']} -s {tor['birdConfig']}.ctl\n")
+
+
+def _observe(description: dict[str, Any]) -> dict[str, Any]:
+    """Ping every pod pair and read every routing table now (JSON values: routes as lists of lines)."""
+    pods = probe.pod_views(description)
+    routes = {n["name"]: probe.routes(n["namespace"]) for n in description["nodes"]}
+    tor = description.get("tor")
+    if tor is not None:
+        routes[f"tor ({tor['namespace']})"] = probe.routes(tor["namespace"])
+    result: dict[str, Any] = {"matrix": matrix_json(pods, probe.reachability(pods)),
+                              "routes": {name: _lines(table) for name, table in routes.items()}}
+    if tor is not None and tor.get("birdSocket"):
+        result["torProtocols"] = _lines(probe.run_in(tor["namespace"], "birdc", "-s", tor["birdSocket"],
+                                                     "show", "protocols").stdout)
+    return result
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def _render_text(description: dict[str, Any], result: dict[str, Any]) -> str:
+    reached = {(p["from"], p["to"]): p["reached"] for p in result["matrix"]["pairs"]}
+    parts = [render_matrix(probe.pod_views(description), reached),
+             render_routes(result["routes"])]
+    if result.get("torProtocols"):
+        parts.append("ToR BGP sessions (birdc show protocols):\n" +
+                     "".join(f"  {line}\n" for line in result["torProtocols"]))
+    return "\n".join(parts)
+
+
+# --- status ----------------------------------------------------------------------------------------------
+def status(store: StateStore, *, as_json: bool, out: TextIO = sys.stdout) -> int:
+    state = store.load()
+    if state is None:
+        print(f"no lab is up (no {store.path})", file=sys.stderr)
+        return 3
+    health = {
+        "namespaces": {name: probe.netns_exists(name) for name in state.namespaces},
+        "processes": [{"pid": p.pid, "name": p.name, "running": is_running(p)} for p in state.processes],
+    }
+    result = _observe(state.description) if state.description else {}
+    if as_json:
+        json.dump({"tag": state.tag, "complete": state.description is not None, **(state.description or {}),
+                   **health, **result}, out, indent=2)
+        out.write("\n")
+    else:
+        down_ns = [n for n, ok in health["namespaces"].items() if not ok]
+        dead = [p for p in health["processes"] if not p["running"]]
+        out.write(f"bgpnet lab {state.tag}: {len(state.namespaces)} namespaces"
+                  f"{f' ({len(down_ns)} missing)' if down_ns else ''}, {len(state.processes)} processes"
+                  f"{f' ({len(dead)} not running)' if dead else ''}\n")
+        for p in health["processes"]:
+            out.write(f"  {'running' if p['running'] else 'STOPPED'} {p['pid']:>7} {p['name']}\n")
+        if state.description is None:
+            out.write("the lab was not completely built (interrupted `up`?): run `bgpnet lab down`\n")
+        else:
+            out.write("\n" + _render_text(state.description, result))
+    if state.description is None:
+        return 1
+    return 0 if result["matrix"]["allReached"] and not any(not p["running"] for p in health["processes"]) else 1
+
+
+# --- down ------------------------------------------------------------------------------------------------
+def down(store: StateStore, progress: Callable[[str], None] | None = None) -> int:
+    _check_root()
+    progress = progress or Progress()
+    state = store.load()
+    if state is None:
+        progress(f"no lab is up (no {store.path}): nothing to remove")
+        return 0
+    report = teardown(state, store, progress)
+    progress(f"lab {state.tag} removed: {len(report.stopped)} processes stopped, "
+             f"{len(report.deleted_namespaces)} namespaces deleted, {len(report.removed_paths)} directories removed")
+    if report.leftovers:
+        progress(f"LEFT BEHIND: {', '.join(report.leftovers)}")
+        return 1
+    return 0

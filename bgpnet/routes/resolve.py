@@ -1,0 +1,154 @@
+"""Next-hop resolution: turn learned BGP next hops into gateways the kernel can install.
+
+A next hop on a directly connected subnet is installable as it is. One that is not — the originating node's
+address reflected unchanged by an iBGP route reflector, or a multihop eBGP peer — makes the kernel refuse the
+route (ENETUNREACH: "Nexthop has invalid gateway"), so it is resolved the way a router resolves recursive next
+hops: look the next hop up in the kernel's own routes (`ip route get`, one RTM_GETROUTE) and install the
+route via the gateway the kernel would use towards it. The same lookup gives the source address the kernel
+would pick towards a peer, which is the `local-address` a session needs for `next-hop self`.
+
+The decisions are pure (`resolve_route`, `resolve_routes`); the one side effect is `KernelLookup.route_get`,
+called once per distinct address and cached until `invalidate()` (the agent invalidates on every periodic
+resync and when sessions change, so a changed underlay is picked up).
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Protocol
+
+from bgpnet.model import IPAddress, IPNetwork, KernelRoute
+
+RTN_UNICAST = 1
+
+
+@dataclass(frozen=True)
+class RouteAnswer:
+    """What the kernel answers for one destination: the gateway (None when directly connected) and the
+    preferred source address."""
+
+    gateway: IPAddress | None
+    source: IPAddress | None
+
+
+class KernelLookup(Protocol):
+    def route_get(self, destination: IPAddress) -> RouteAnswer | None:
+        """The kernel's route towards `destination`; None when it has none (unreachable, blackhole...)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def resolve_route(route: KernelRoute, answer_for: Callable[[IPAddress], RouteAnswer | None]
+                  ) -> KernelRoute | None:
+    """The route with every gateway replaced by what the kernel reaches it through; paths whose next hop is
+    unreachable are dropped (None when none is left). Two next hops behind the same gateway collapse into
+    one path, as a router's recursive resolution does."""
+    gateways = []
+    for next_hop in route.gateways:
+        if next_hop.is_link_local:
+            continue  # meaningless without its interface, which BGP does not carry
+        answer = answer_for(next_hop)
+        if answer is None:
+            continue
+        gateway = answer.gateway if answer.gateway is not None else next_hop
+        if gateway.version != next_hop.version:
+            continue  # an IPv6 route towards an IPv4 hop (or the reverse) is not ours to invent
+        gateways.append(gateway)
+    if not gateways:
+        return None
+    resolved = KernelRoute(route.prefix, tuple(gateways))
+    return route if resolved == route else resolved
+
+
+def resolve_routes(routes: Iterable[KernelRoute], answer_for: Callable[[IPAddress], RouteAnswer | None]
+                   ) -> tuple[dict[IPNetwork, KernelRoute], list[IPNetwork]]:
+    """Resolve every route; returns the installable routes and the prefixes left out (no usable next hop)."""
+    out: dict[IPNetwork, KernelRoute] = {}
+    unresolved: list[IPNetwork] = []
+    for route in routes:
+        resolved = resolve_route(route, answer_for) if route.gateways else route
+        if resolved is None:
+            unresolved.append(route.prefix)
+        else:
+            out[route.prefix] = resolved
+    return out, unresolved
+
+
+class NetlinkLookup:
+    """`KernelLookup` over one pyroute2 socket: RTM_GETROUTE, as `ip route get ADDRESS` does."""
+
+    def __init__(self) -> None:
+        from pyroute2 import IPRoute  # imported here: only the agent process pays for it
+
+        self._ipr = IPRoute()
+        self._lock = threading.Lock()
+
+    def route_get(self, destination: IPAddress) -> RouteAnswer | None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            with self._lock:
+                answer = self._ipr.route("get", dst=str(destination))
+        except NetlinkError as exc:
+            if exc.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL, errno.EACCES):
+                return None
+            raise
+        if not answer or answer[0]["type"] != RTN_UNICAST:
+            return None
+        msg = answer[0]
+        gateway, source = msg.get_attr("RTA_GATEWAY"), msg.get_attr("RTA_PREFSRC")
+        return RouteAnswer(ip_address(gateway) if gateway else None, ip_address(source) if source else None)
+
+    def close(self) -> None:
+        self._ipr.close()
+
+
+class NextHopResolver:
+    """Cached kernel lookups for next hops and peer source addresses (thread-safe)."""
+
+    def __init__(self, lookup: KernelLookup | None = None) -> None:
+        self._lookup = lookup
+        self._cache: dict[IPAddress, RouteAnswer | None] = {}
+        self._lock = threading.Lock()
+        self.lookups = 0
+
+    def answer(self, address: IPAddress) -> RouteAnswer | None:
+        with self._lock:
+            if address in self._cache:
+                return self._cache[address]
+        if self._lookup is None:
+            self._lookup = NetlinkLookup()
+        answer = self._lookup.route_get(address)
+        with self._lock:
+            self._cache[address] = answer
+            self.lookups += 1
+        return answer
+
+    def source_for(self, peer: IPAddress) -> IPAddress | None:
+        answer = self.answer(peer)
+        return answer.source if answer is not None else None
+
+    def sources(self, peers: Iterable[IPAddress]) -> dict[IPAddress, IPAddress]:
+        out = {}
+        for peer in peers:
+            source = self.source_for(peer)
+            if source is not None:
+                out[peer] = source
+        return out
+
+    def resolve(self, routes: Mapping[IPNetwork, KernelRoute]) -> tuple[dict[IPNetwork, KernelRoute],
+                                                                         list[IPNetwork]]:
+        return resolve_routes(routes.values(), self.answer)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def close(self) -> None:
+        if self._lookup is not None:
+            self._lookup.close()

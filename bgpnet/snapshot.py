@@ -1,0 +1,184 @@
+"""What the running agent can tell about itself: one immutable, JSON-able snapshot (pure data, no I/O).
+
+The agent's state lives in several threads (reconcile loop, speaker, node source). Rather than letting the
+metrics collector, the health endpoints and `bgpnet status` each reach into those objects, the agent copies
+what they need, under its locks, into one `AgentSnapshot`; everything downstream is a pure function of it.
+The same value is served as JSON on `/status` and parsed back by `bgpnet status` (`from_dict`), so the
+command line and the metrics cannot disagree about what the agent knows.
+
+Addresses and prefixes are plain strings here: the snapshot is a report, not an input to routing decisions.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Route sync durations span 100 µs (nothing to do) to seconds (tens of thousands of routes after a restart).
+SYNC_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                                   5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class HistogramSnapshot:
+    """Cumulative bucket counts (one per bound, +Inf is `count`) and the sum of the observations."""
+
+    bounds: tuple[float, ...] = SYNC_BUCKETS
+    cumulative: tuple[int, ...] = (0,) * len(SYNC_BUCKETS)
+    count: int = 0
+    sum: float = 0.0
+
+
+class DurationHistogram:
+    """A fixed-bucket histogram the agent feeds and the collector reads (not thread-safe: guard it)."""
+
+    def __init__(self, bounds: Sequence[float] = SYNC_BUCKETS) -> None:
+        self._bounds = tuple(bounds)
+        self._counts = [0] * len(self._bounds)
+        self._count = 0
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        index = bisect.bisect_left(self._bounds, value)
+        if index < len(self._counts):
+            self._counts[index] += 1
+        self._count += 1
+        self._sum += value
+
+    def snapshot(self) -> HistogramSnapshot:
+        cumulative, running = [], 0
+        for count in self._counts:
+            running += count
+            cumulative.append(running)
+        return HistogramSnapshot(self._bounds, tuple(cumulative), self._count, self._sum)
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    """One configured BGP peer. `state` is idle/connected/established/down; `since` is the wall-clock time it
+    entered that state (0 when unknown). Counters are totals since the agent started."""
+
+    address: str
+    asn: int
+    description: str = ""
+    state: str = "idle"
+    since: float = 0.0
+    state_changes: Mapping[str, int] = field(default_factory=dict)  # "established"/"down" -> transitions
+    updates_received: int = 0
+    prefixes_received: int = 0      # announcements received (before import policy)
+    withdrawals_received: int = 0
+    prefixes_accepted: int = 0      # routes from this peer in the RIB now
+    prefixes_advertised: int = 0    # prefixes announced to this peer now
+    rejected: Mapping[str, int] = field(default_factory=dict)  # import-policy reason -> total
+    last_down_reason: str = ""
+
+    @property
+    def established(self) -> bool:
+        return self.state == "established"
+
+
+@dataclass(frozen=True)
+class RouteSyncStatus:
+    installed: Mapping[str, int] = field(default_factory=dict)  # "ipv4"/"ipv6" -> routes in the kernel
+    stale: int = 0                     # routes kept from before a restart, awaiting re-learning
+    durations: Mapping[str, HistogramSnapshot] = field(default_factory=dict)  # "apply"/"resync"
+    errors: Mapping[str, int] = field(default_factory=dict)   # RouteError.reason -> total
+    changes: Mapping[str, int] = field(default_factory=dict)  # "add"/"replace"/"delete" -> total
+    last_sync_time: float | None = None  # wall clock of the last finished apply or resync
+    last_sync_errors: int = 0            # errors reported by that apply
+    last_duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class KubeStatus:
+    reachable: bool = False
+    nodes: int = 0
+    bad_nodes: int = 0
+    events: Mapping[str, int] = field(default_factory=dict)  # watch event type -> total
+    relists: int = 0
+    watches: int = 0
+    api_errors: int = 0
+    last_sync_time: float | None = None
+
+
+@dataclass(frozen=True)
+class SpeakerStatus:
+    running: bool = False
+    pid: int | None = None
+    restarts: int = 0
+    bad_messages: int = 0
+    command_errors: int = 0
+
+
+@dataclass(frozen=True)
+class IpamPool:
+    """Addresses reserved by bgpnet-cni in one pod CIDR, and how many it can hand out."""
+
+    pod_cidr: str
+    in_use: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class LoopStatus:
+    """A long-running loop: `age_s` is how long ago it last proved progress; it is wedged past `stall_after_s`."""
+
+    name: str
+    alive: bool
+    age_s: float | None = None
+    stall_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class AgentSnapshot:
+    node: str
+    version: str
+    taken_at: float                   # wall clock
+    started_at: float                 # wall clock
+    own_node_known: bool = False      # our Node has been listed (we know our CIDRs and peers)
+    routes_programmed: bool = False   # a route apply finished, without errors, since our Node was known
+    startup_sync_pending: bool = False  # still keeping routes of the previous run until peers re-send theirs
+    announced: tuple[str, ...] = ()
+    peers: tuple[PeerStatus, ...] = ()
+    routes: RouteSyncStatus = RouteSyncStatus()
+    kube: KubeStatus = KubeStatus()
+    speaker: SpeakerStatus = SpeakerStatus()
+    ipam: tuple[IpamPool, ...] = ()
+    loops: tuple[LoopStatus, ...] = ()
+    reconciles: int = 0
+    reconcile_failures: int = 0
+    last_errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AgentSnapshot:
+        """Parse what `to_dict` produced (e.g. the `/status` JSON); unknown keys are ignored and missing ones
+        take their defaults, so a slightly older or newer agent still reports."""
+        return _build(cls, data)
+
+
+def _build(cls: type, data: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return _build(hint, value)  # type: ignore[arg-type]
+    if origin is tuple and args and value is not None:
+        item = args[0]
+        return tuple(_convert(item, v) for v in value)
+    if origin in (Mapping, dict) and len(args) == 2 and isinstance(value, Mapping):
+        return {k: _convert(args[1], v) for k, v in value.items()}
+    return value

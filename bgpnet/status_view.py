@@ -1,0 +1,109 @@
+"""`bgpnet status` output: an agent snapshot rendered as text tables or JSON (pure).
+
+Plain column formatting, no table library: the output is a handful of short columns, and a dependency
+(tabulate, rich) would add to the agent image for nothing an operator would notice. Columns are padded to
+their widest cell, numbers right-aligned, like `birdc show protocols`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bgpnet.snapshot import AgentSnapshot, PeerStatus
+
+STATE_NAMES = {"established": "Established", "connected": "Connect", "idle": "Idle", "down": "Down"}
+
+
+def duration(seconds: float) -> str:
+    """3725 -> "1h2m5s"; the largest two units, enough to tell a fresh session from an old one."""
+    seconds = max(0, int(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts[:2])
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: frozenset[int] = frozenset()) -> str:
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def _since(peer: PeerStatus, now: float) -> str:
+    if not peer.since:
+        return "-"
+    return f"{duration(now - peer.since)} ago"
+
+
+def _state(peer: PeerStatus) -> str:
+    name = STATE_NAMES.get(peer.state, peer.state)
+    if peer.state == "down" and peer.last_down_reason:
+        return f"{name} ({peer.last_down_reason})"
+    return name
+
+
+def peers_table(snapshot: AgentSnapshot) -> str:
+    if not snapshot.peers:
+        return "No BGP peers configured."
+    rows = [(p.address, p.asn, _state(p), _since(p, snapshot.taken_at), p.prefixes_accepted,
+             p.prefixes_advertised, sum(p.rejected.values()), p.description)
+            for p in snapshot.peers]
+    return table(("PEER", "ASN", "STATE", "SINCE", "IN", "OUT", "REJECTED", "DESCRIPTION"), rows,
+                 right=frozenset({1, 4, 5, 6}))
+
+
+def _when(timestamp: float | None, now: float) -> str:
+    return "never" if timestamp is None else f"{duration(now - timestamp)} ago"
+
+
+def render(snapshot: AgentSnapshot, health: Mapping[str, Any] | None = None) -> str:
+    """The human-readable status: header, peers, announcements, routes, IPAM, errors."""
+    now = snapshot.taken_at
+    health = health or {}
+    ready = health.get("ready")
+    ready_text = {True: "ready", False: "NOT READY", None: "readiness unknown"}[ready]
+    lines = [f"bgpnet {snapshot.version} on node {snapshot.node}: {ready_text}, "
+             f"up {duration(now - snapshot.started_at)}"]
+    for problem in health.get("ready_problems", ()):
+        lines.append(f"  not ready: {problem}")
+    if health.get("live") is False:
+        for problem in health.get("live_problems", ()):
+            lines.append(f"  UNHEALTHY: {problem}")
+    speaker = snapshot.speaker
+    lines.append(f"Speaker: ExaBGP {'pid ' + str(speaker.pid) if speaker.running else 'not running'}, "
+                 f"{speaker.restarts} restarts")
+    kube = snapshot.kube
+    lines.append(f"Kubernetes API: {'reachable' if kube.reachable else 'UNREACHABLE'}, {kube.nodes} nodes, "
+                 f"last sync {_when(kube.last_sync_time, now)}, {kube.relists} re-lists, {kube.api_errors} errors")
+    lines += ["", peers_table(snapshot), ""]
+    lines.append("Announced: " + (", ".join(snapshot.announced) or "nothing"))
+    routes = snapshot.routes
+    total = sum(routes.installed.values())
+    families = ", ".join(f"{f.replace('ip', 'IP')} {n}" for f, n in sorted(routes.installed.items()))
+    line = f"Installed routes: {total} ({families})" if families else f"Installed routes: {total}"
+    if routes.stale:
+        line += f", {routes.stale} kept from before a restart"
+    line += (f"; last sync {_when(routes.last_sync_time, now)} took {routes.last_duration_s * 1000:.1f} ms, "
+             f"{routes.last_sync_errors} errors")
+    lines.append(line)
+    if snapshot.ipam:
+        lines.append("IPAM: " + ", ".join(f"{p.pod_cidr} {p.in_use}/{p.capacity} in use" for p in snapshot.ipam))
+    lines.append("")
+    if snapshot.last_errors:
+        lines.append("Last errors (oldest first):")
+        lines += [f"  {e}" for e in snapshot.last_errors]
+    else:
+        lines.append("Last errors: none")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
