@@ -6,9 +6,15 @@ the loop computes the whole desired state and hands it to each adapter, which ap
 missed or coalesced wake-up therefore costs nothing but a little latency, and the periodic full re-apply heals
 anything changed behind bgpnet's back.
 
-Restarts keep forwarding: routes already in the kernel when the agent starts (left by its previous run), and
-routes learned before an ExaBGP restart, are kept as *stale* until every peer has sent End-of-RIB or the
-start-up grace period ends; then whatever was not learned again is swept.
+Restarts keep forwarding (graceful restart, RFC 4724, both roles; the bookkeeping is in bgpnet.stale):
+- restarting: routes already in the kernel when the agent starts (left by its previous run), and routes learned
+  before an ExaBGP restart, are kept as *stale* until every peer has sent End-of-RIB or the start-up grace
+  period ends; then whatever was not learned again is swept. On stop, ExaBGP is killed without a NOTIFICATION
+  (see Speaker.stop) so that peers keep our routes for our Restart Time.
+- helper: when a peer that advertised graceful restart drops its session with a plain TCP close, its routes
+  stay for its Restart Time; what it re-sends before its End-of-RIB stays, the rest is then withdrawn. A
+  NOTIFICATION (including our hold timer expiring on a silent, dead peer) ends graceful restart, as RFC 4724
+  says, and a Node deleted from the API loses its routes at once, whatever its sessions do.
 """
 
 from __future__ import annotations
@@ -17,160 +23,40 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from bgpnet import __version__, cniconf, ipam_usage
+from bgpnet import cniconf
+from bgpnet.agent_passwords import PasswordCache
+from bgpnet.agent_ports import NextHopPort, NodeSourcePort, ObservableRouteTable, RouteTablePort, SpeakerPort
+from bgpnet.agent_records import AgentCounters, RouteSyncRecord
+from bgpnet.agent_snapshot import AgentView, assemble
 from bgpnet.config import TEARDOWN, WARN, AgentConfig, PasswordRef
-from bgpnet.model import BgpPeer, IPAddress, IPNetwork, KernelRoute, Md5Password, NodeInfo
+from bgpnet.model import IPAddress, IPNetwork, KernelRoute, Md5Password, NodeInfo
+from bgpnet.node_readiness import gone_nodes, next_change, not_ready_since
 from bgpnet.policy import MAX_PREFIX, ImportPolicy
 from bgpnet.rib import Rib
-from bgpnet.snapshot import (
-    AgentSnapshot,
-    DurationHistogram,
-    KubeStatus,
-    LoopStatus,
-    PeerStatus,
-    RouteSyncStatus,
-    SpeakerStatus,
-)
+from bgpnet.routes.desired import DesiredRoutes
+from bgpnet.snapshot import AgentSnapshot, LoopStatus, RouteSyncStatus
 from bgpnet.speaker.events import (
     BadMessage,
     EndOfRib,
     PeerDown,
+    PeerOpen,
     PeerUp,
     RoutesReceived,
     SpeakerEvent,
     SpeakerRestarted,
 )
-from bgpnet.speaker.sessions import ESTABLISHED, IDLE, SessionState
+from bgpnet.stale import PeerHolds, StaleRoutes, qualifies_for_hold
 from bgpnet.state import SpeakerIntent, import_policy, required_lookups, router_id, speaker_intent
 
+# Re-exported: callers and tests import the seams from here.
+__all__ = ["Agent", "AgentCounters", "NextHopPort", "NodeSourcePort", "RouteSyncRecord", "RouteTablePort",
+           "SpeakerPort", "StaleRoutes"]
+
 log = logging.getLogger("bgpnet.agent")
-
-
-class NodeSourcePort(Protocol):
-    def run(self, stop: threading.Event) -> None: ...
-
-
-class SpeakerPort(Protocol):
-    def start(self) -> None: ...
-    def set(self, peers: Collection[BgpPeer], announcements: Collection[IPNetwork]) -> None: ...
-    def stop(self) -> None: ...
-
-
-class NextHopPort(Protocol):
-    """Kernel lookups (bgpnet.routes.resolve.NextHopResolver): source addresses towards peers and gateways
-    for learned next hops that are not directly connected."""
-
-    def sources(self, peers: Collection[IPAddress]) -> Mapping[IPAddress, IPAddress]: ...
-    def resolve(self, routes: Mapping[IPNetwork, KernelRoute]) -> tuple[dict[IPNetwork, KernelRoute],
-                                                                         list[IPNetwork]]: ...
-    def invalidate(self) -> None: ...
-
-
-class RouteTablePort(Protocol):
-    def apply(self, desired: Collection[KernelRoute]) -> object: ...
-    def resync(self, desired: Collection[KernelRoute]) -> object: ...
-    def dump(self) -> Mapping[IPNetwork, KernelRoute]: ...
-    def close(self) -> None: ...
-
-
-# What the adapters can report for status and metrics. Optional: an adapter without them (a test fake) still
-# drives the agent; its part of the snapshot is then derived from what the agent itself saw.
-@runtime_checkable
-class ObservableSpeaker(Protocol):
-    restarts: int
-    bad_messages: int
-    command_errors: int
-
-    @property
-    def pid(self) -> int | None: ...
-    def sessions(self) -> Mapping[IPAddress, SessionState]: ...
-
-
-class NodeStatsView(Protocol):
-    events: Mapping[str, int]
-    relists: int
-    watches: int
-    api_errors: int
-    bad_nodes: Mapping[str, str]
-    api_reachable: bool
-    last_sync_time: float | None
-    nodes: int
-
-
-@runtime_checkable
-class ObservableNodeSource(Protocol):
-    @property
-    def stats(self) -> NodeStatsView: ...
-
-
-@runtime_checkable
-class ObservableRouteTable(Protocol):
-    def installed(self) -> Mapping[IPNetwork, KernelRoute]: ...
-
-
-@dataclass
-class StaleRoutes:
-    """Routes kept (not yet swept) while peers re-send their tables after a restart."""
-
-    routes: dict[IPNetwork, KernelRoute] = field(default_factory=dict)
-    awaiting_eor: set[IPAddress] = field(default_factory=set)
-    deadline: float = 0.0
-    # False until the peer set is known (the first Node list after a start): until then nobody has been
-    # asked for End-of-RIB, so an empty `awaiting_eor` does not yet mean "everyone has re-sent".
-    peers_known: bool = True
-
-    def active(self, now: float) -> bool:
-        waiting = bool(self.awaiting_eor) or not self.peers_known
-        return bool(self.routes) and waiting and now < self.deadline
-
-    def forget_gateway(self, gateway: IPAddress) -> None:
-        """A peer went away for good: its stale paths are no longer a reason to keep forwarding."""
-        for prefix, route in list(self.routes.items()):
-            remaining = tuple(g for g in route.gateways if g != gateway)
-            if not remaining:
-                del self.routes[prefix]
-            elif remaining != route.gateways:
-                self.routes[prefix] = KernelRoute(prefix, remaining)
-
-
-@dataclass
-class AgentCounters:
-    """Plain counters the metrics layer and `bgpnet status` read."""
-
-    bad_speaker_messages: int = 0
-    route_errors: int = 0
-    reconciles: int = 0
-    speaker_restarts: int = 0
-    reconcile_failures: int = 0
-    last_errors: list[str] = field(default_factory=list)
-    # Totals that survive a RIB reset (an ExaBGP restart starts a fresh RIB): (peer, reason) and
-    # (peer, "established"/"down").
-    rejected: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
-    session_changes: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
-
-    def error(self, message: str) -> None:
-        self.last_errors = [*self.last_errors[-9:], message]
-
-
-@dataclass
-class RouteSyncRecord:
-    """What the reconcile loop observed of its route applies (read by `snapshot()` under the agent lock)."""
-
-    durations: dict[str, DurationHistogram] = field(
-        default_factory=lambda: {"apply": DurationHistogram(), "resync": DurationHistogram()})
-    errors: Counter[str] = field(default_factory=Counter)
-    changes: Counter[str] = field(default_factory=Counter)
-    installed: dict[str, int] = field(default_factory=lambda: {"ipv4": 0, "ipv6": 0})
-    last_time: float | None = None
-    last_errors: int = 0
-    last_duration_s: float = 0.0
-    programmed: bool = False
 
 
 class Agent:
@@ -179,7 +65,8 @@ class Agent:
                  make_speaker: Callable[[IPv4Address, Callable[[SpeakerEvent], None]], SpeakerPort],
                  route_table: RouteTablePort, clock: Callable[[], float] = time.monotonic,
                  read_password: Callable[[PasswordRef], Md5Password] | None = None,
-                 next_hops: NextHopPort | None = None) -> None:
+                 next_hops: NextHopPort | None = None,
+                 set_network_available: Callable[[], None] | None = None) -> None:
         self.config = config
         self.node_name = node_name
         self.cni_conf_dir = cni_conf_dir
@@ -193,6 +80,15 @@ class Agent:
         self._intent = SpeakerIntent(frozenset(), frozenset())
         self._up: set[IPAddress] = set()
         self._stale = StaleRoutes()
+        # Graceful restart helper: peers' advertised Restart Times (from their OPEN) and the holds running.
+        self._restart_times: dict[IPAddress, int] = {}
+        self._holds = PeerHolds()
+        # Nodes seen NotReady, and since when (only used with notReadyGracePeriod > 0).
+        self._not_ready: dict[str, float] = {}
+        # The Node's NetworkUnavailable=False condition: reported once per run, after the first full sync.
+        self._set_network_available = set_network_available
+        self._network_reported = False
+        self._network_retry_at = 0.0
         self._node_source = make_node_source(self._on_nodes)
         # The speaker needs a BGP identifier, which comes from our own Node: it is created on the first
         # reconcile that knows that Node.
@@ -209,20 +105,22 @@ class Agent:
         self._node_thread: threading.Thread | None = None
         # ToR peering: MD5 passwords (last good value per reference), kernel lookups, peers torn down for
         # max-prefix (address -> when they may come back), what was last logged (log once per change).
-        self._read_password = read_password
-        self._passwords: dict[PasswordRef, Md5Password] = {}
-        self._password_errors: dict[PasswordRef, str] = {}
-        self._passwords_read_at: float | None = None
+        self._passwords = PasswordCache(read_password, config.route_sync_period)
         self._next_hops = next_hops
         self._disabled: dict[IPAddress, float] = {}
         self._limit_warned: set[IPAddress] = set()
         self._problems: tuple[str, ...] = ()
         self._unresolved: int = 0
+        # The desired kernel routes, kept incrementally (bgpnet.routes.desired): which RIB object and which
+        # next-hop cache generation they were computed from; anything else changing forces a rebuild.
+        self._desired = DesiredRoutes()
+        self._desired_from: tuple[object, object] | None = None
 
     # --- event handlers: record and wake the loop -------------------------------------------------------
     def _on_nodes(self, nodes: Mapping[str, NodeInfo]) -> None:
         with self._lock:
             self._nodes = nodes
+            self._not_ready = not_ready_since(self._not_ready, nodes, self._clock())
         self._wake.set()
 
     def _on_speaker_event(self, event: SpeakerEvent) -> None:
@@ -244,9 +142,14 @@ class Agent:
                 if rejected.reason != MAX_PREFIX:
                     log.info("route rejected peer=%s prefix=%s reason=%s", rejected.peer, rejected.prefix,
                              rejected.reason)
+            if self._holds.holding(event.peer):
+                self._holds.refreshed(event.peer, [r.prefix for r in event.announced])
             self._check_prefix_limit(event.peer, policy)
+        elif isinstance(event, PeerOpen):
+            self._restart_times[event.peer] = event.restart_time or 0
         elif isinstance(event, PeerUp):
             self._up.add(event.peer)
+            self._holds.session_up(event.peer, self._clock())
             if self._next_hops is not None:
                 self._next_hops.invalidate()  # a new path may change how next hops resolve
             self.counters.session_changes[(event.peer, "established")] += 1
@@ -258,12 +161,23 @@ class Agent:
                 # Our ExaBGP died, not the peer: keep its routes (SpeakerRestarted turns them into stale ones).
                 log.info("session down with our speaker peer=%s reason=%s", event.peer, event.reason)
                 return
+            restart_time = self._restart_times.get(event.peer, 0)
+            if (self.config.graceful_restart.enabled and restart_time and qualifies_for_hold(event.reason)
+                    and any(p.address == event.peer for p in self._intent.peers)):
+                self._holds.hold(event.peer, self.rib.prefixes(event.peer), self._clock(), restart_time)
+                log.info("session down, graceful restart: routes kept as stale peer=%s reason=%s routes=%d "
+                         "restart_time=%ds", event.peer, event.reason, self.rib.accepted(event.peer), restart_time)
+                return
             # ExaBGP does not withdraw a peer's routes when its session drops: a dead node's routes go now.
+            self._holds.forget(event.peer)
             dropped = self.rib.drop_peer(event.peer)
             self._stale.forget_gateway(event.peer)
             log.info("session down peer=%s reason=%s routes_removed=%d", event.peer, event.reason, dropped)
         elif isinstance(event, EndOfRib):
             self._stale.awaiting_eor.discard(event.peer)
+            log.debug("end-of-rib peer=%s family=%s held=%s", event.peer, event.family,
+                      self._holds.holding(event.peer))
+            self._holds.end_of_rib(event.peer, self._clock())
         elif isinstance(event, SpeakerRestarted):
             # Sent for every ExaBGP start, the first one included.
             if self._speaker_starts:
@@ -272,6 +186,7 @@ class Agent:
             # Everything learned is void until re-learned, but forwarding goes on meanwhile: keep it as stale.
             learned = dict(self.rib.routes)
             self.rib = Rib()
+            self._holds.clear()  # what peers' holds kept is in `learned` and becomes stale with the rest
             if learned:
                 self._start_stale_period(learned)
                 log.warning("speaker restarted: keeping %d routes as stale until peers re-send", len(learned))
@@ -279,6 +194,12 @@ class Agent:
             self.counters.bad_speaker_messages += 1
             self.counters.error(f"bad speaker message: {event.error}")
             log.warning("bad speaker message error=%s", event.error)
+
+    def _sweep_held(self, peer: IPAddress, prefixes: frozenset[IPNetwork], why: str) -> None:
+        """A graceful restart hold ended: withdraw what the peer did not re-send (under the lock)."""
+        policy = self._intent.policy_for(peer) or import_policy(self.config, self._nodes.get(self.node_name))
+        self.rib.update(peer, (), prefixes, policy)
+        log.info("graceful restart over, stale routes swept peer=%s why=%s count=%d", peer, why, len(prefixes))
 
     def _check_prefix_limit(self, peer: IPAddress, policy: ImportPolicy) -> None:
         action = self.rib.over_limit.get(peer)
@@ -288,6 +209,7 @@ class Agent:
             self.rib.over_limit.pop(peer, None)
             self._disabled[peer] = self._clock() + policy.restart_after
             self._stale.forget_gateway(peer)
+            self._holds.forget(peer)
             log.warning("max-prefix exceeded peer=%s limit=%d action=teardown restart_after=%.0fs", peer,
                         policy.max_prefixes, policy.restart_after)
         elif action == WARN and peer not in self._limit_warned:
@@ -302,19 +224,7 @@ class Agent:
         failed read keeps the last good value, so an API outage does not tear sessions down."""
         addresses, refs = required_lookups(self.config, me)
         sources = self._next_hops.sources(addresses) if self._next_hops is not None and addresses else {}
-        due = (self._passwords_read_at is None or now - self._passwords_read_at >= self.config.route_sync_period
-               or not refs <= self._passwords.keys())
-        if refs and due and self._read_password is not None:
-            self._passwords_read_at = now
-            for ref in refs:
-                try:
-                    self._passwords[ref] = self._read_password(ref)
-                    self._password_errors.pop(ref, None)
-                except Exception as exc:  # the message names the reference, never the value
-                    if self._password_errors.get(ref) != str(exc):
-                        self._password_errors[ref] = str(exc)
-                        log.warning("cannot read MD5 password error=%s", exc)
-        return sources, {ref: self._passwords[ref] for ref in refs if ref in self._passwords}
+        return sources, self._passwords.get(refs, now)
 
     def _expire_disabled(self, now: float) -> frozenset[IPAddress]:
         for peer, until in list(self._disabled.items()):
@@ -374,6 +284,13 @@ class Agent:
             timeout = min(timeout, max(0.05, self._stale.deadline - self._clock()))
         if self._disabled:  # wake to re-establish a session torn down for max-prefix
             timeout = min(timeout, max(0.05, min(self._disabled.values()) - self._clock()))
+        for deadline in (self._holds.next_deadline(),
+                         next_change(self._not_ready, self._clock(), self.config.not_ready_grace_period,
+                                     self.node_name)):
+            if deadline is not None:  # a graceful restart hold ends / a node crosses notReadyGracePeriod
+                timeout = min(timeout, max(0.05, deadline - self._clock()))
+        if not self._network_reported and self._set_network_available is not None:
+            timeout = min(timeout, 1.0)  # check again soon whether the node's network can be reported
         return timeout
 
     def reconcile(self) -> None:
@@ -385,8 +302,10 @@ class Agent:
             nodes = self._nodes
         sources, passwords = self._lookups(nodes.get(self.node_name), now)
         with self._lock:
-            nodes = self._nodes
+            nodes = self._live_nodes(now)
             me = nodes.get(self.node_name)
+            for peer, (prefixes, eor) in self._holds.expired(now).items():
+                self._sweep_held(peer, prefixes, "End-of-RIB" if eor else "restart time over")
             intent = speaker_intent(self.config, me, nodes, sources=sources, passwords=passwords,
                                     disabled=self._expire_disabled(now))
             if intent.problems != self._problems:
@@ -396,19 +315,37 @@ class Agent:
             if me is not None and not self._stale.peers_known:
                 self._stale.peers_known = True
                 self._stale.awaiting_eor = {p.address for p in intent.peers}
-            if intent != self._intent:
+            intent_changed = intent != self._intent
+            if intent_changed:
                 self._forget_removed_peers(intent)
                 if intent.policies != self._intent.policies:
                     self._refilter(intent, me)
                 self._intent = intent
-            desired = dict(self.rib.routes)
+            stale: Mapping[IPNetwork, KernelRoute] = {}
+            stale_over = False
             if self._stale.active(now):
-                for prefix, route in self._stale.routes.items():
-                    desired.setdefault(prefix, route)
+                stale = dict(self._stale.routes)
             elif self._stale.routes:
                 log.info("stale period over: sweeping routes not re-learned count=%d",
-                         sum(1 for p in self._stale.routes if p not in desired))
+                         sum(1 for p in self._stale.routes if p not in self.rib.routes))
                 self._stale = StaleRoutes()
+                stale_over = True
+            # Incremental desired routes: only the prefixes the RIB changed since the last round are copied
+            # (under the lock; the reader thread keeps updating the RIB) and recomputed. Anything global
+            # rebuilds the whole map: first round, resync, new intent, stale routes, a new RIB (ExaBGP
+            # restarted), a new next-hop cache generation (a fake resolver without one: always).
+            changed = self.rib.take_changes()
+            source = (self.rib, getattr(self._next_hops, "generation", object()) if self._next_hops else None)
+            rebuild = (resync_due or intent_changed or bool(stale) or stale_over or self._desired_from is None
+                       or self._desired_from[0] is not source[0] or self._desired_from[1] != source[1])
+            # Until this round has applied its changes, a failure must make the next round rebuild (the
+            # changes just taken would otherwise be forgotten).
+            self._desired_from = None
+            if rebuild:
+                learned: Mapping[IPNetwork, KernelRoute | None] = dict(self.rib.routes)
+            else:  # only the changed prefixes (None: withdrawn), one lookup each
+                get = self.rib.routes.get
+                learned = {p: get(p) for p in changed}
         if me is not None and self._speaker is None:
             self._speaker = self._make_speaker(router_id(me), self._on_speaker_event)
             self._speaker.start()
@@ -418,18 +355,56 @@ class Agent:
                                                                       self.config.cni):
             log.info("wrote CNI conflist dir=%s pod_cidrs=%s", self.cni_conf_dir,
                      ",".join(map(str, me.pod_cidrs)))
-        if self._next_hops is not None:
-            desired = self._resolve_next_hops(desired)
+        resolve = self._next_hops.resolve if self._next_hops is not None else None
+        if rebuild:
+            desired = self._desired.rebuild(learned, stale, resolve)
+        else:
+            self._desired.update(changed, learned, {}, resolve)
+            desired = self._desired.routes
+        self._log_unresolved()
+        apply_changes = getattr(self._routes, "apply_changes", None)
         if resync_due:
             result = self._routes.resync(desired.values())
             self._last_resync = now
             kind = "resync"
+        elif not rebuild and apply_changes is not None:
+            result = apply_changes(desired, changed)  # plans only the changed prefixes (O(changes))
+            kind = "apply"
         else:
             result = self._routes.apply(desired.values())
             kind = "apply"
+        self._desired_from = source
         self._count_route_errors(result)
         self._record_sync(kind, result, desired, own_node_known=me is not None)
         self.counters.reconciles += 1
+        self._report_network(now)
+
+    def _live_nodes(self, now: float) -> Mapping[str, NodeInfo]:
+        """The Nodes to peer with: all of them, minus those NotReady too long (notReadyGracePeriod, off by
+        default), which then lose their routes at once like a deleted Node."""
+        gone = gone_nodes(self._not_ready, now, self.config.not_ready_grace_period, self.node_name)
+        if not gone:
+            return self._nodes
+        return {name: node for name, node in self._nodes.items() if name not in gone}
+
+    def _report_network(self, now: float) -> None:
+        """Set the Node's NetworkUnavailable condition to False once routes are programmed and every peer has
+        re-sent its table (or the grace period is over), so pods are scheduled only where the network works.
+        Outside the lock: it is an API call; a failure (API away) is retried every 5 s."""
+        if self._network_reported or self._set_network_available is None or now < self._network_retry_at:
+            return
+        with self._lock:
+            ready = self._sync.programmed and self._stale.synced(now)
+        if not ready:
+            return
+        try:
+            self._set_network_available()
+        except Exception as exc:
+            self._network_retry_at = now + 5.0
+            log.warning("cannot set NetworkUnavailable=False on node=%s error=%s", self.node_name, exc)
+            return
+        self._network_reported = True
+        log.info("node condition NetworkUnavailable=False set node=%s", self.node_name)
 
     def _refilter(self, intent: SpeakerIntent, me: NodeInfo | None) -> None:
         """A peer's policy changed (its node's ASN or CIDRs, its import options): re-check what it sent."""
@@ -437,16 +412,15 @@ class Agent:
         for rejected in self.rib.refilter(lambda peer: intent.policy_for(peer) or default):
             self.counters.rejected[(rejected.peer, rejected.reason)] += 1
 
-    def _resolve_next_hops(self, desired: dict[IPNetwork, KernelRoute]) -> dict[IPNetwork, KernelRoute]:
-        """Install learned routes via gateways the kernel can reach (see bgpnet.routes.resolve)."""
-        assert self._next_hops is not None
-        resolved, unresolved = self._next_hops.resolve(desired)
+    def _log_unresolved(self) -> None:
+        """Learned routes are installed via gateways the kernel can reach (bgpnet.routes.resolve); say when
+        the number of routes left out for an unreachable next hop changes."""
+        unresolved = self._desired.unresolved
         if len(unresolved) != self._unresolved:
             self._unresolved = len(unresolved)
             if unresolved:
                 log.warning("routes with unreachable next hops left out count=%d first=%s", len(unresolved),
-                            unresolved[0])
-        return resolved
+                            min(unresolved, key=lambda p: (p.version, p)))
 
     def _forget_removed_peers(self, intent: SpeakerIntent) -> None:
         """A peer that is no longer configured (its Node was deleted) loses its routes at once, without
@@ -457,6 +431,8 @@ class Agent:
                 dropped = self.rib.drop_peer(peer)
                 log.info("peer removed peer=%s routes_removed=%d", peer, dropped)
         for gone in {p.address for p in self._intent.peers} - wanted:
+            self._holds.forget(gone)
+            self._restart_times.pop(gone, None)
             self._stale.forget_gateway(gone)
             self._stale.awaiting_eor.discard(gone)
             self._up.discard(gone)
@@ -480,7 +456,10 @@ class Agent:
         view = self._routes.installed() if isinstance(self._routes, ObservableRouteTable) else desired
         count_again = (kind == "resync" or errors or any(changes.values())
                        or len(view) != sum(record.installed.values()))
-        if count_again:
+        by_family = getattr(self._routes, "installed_by_family", None)
+        if count_again and by_family is not None:
+            installed = by_family()  # kept current by the route table at O(changes)
+        elif count_again:
             v6 = sum(1 for prefix in view if prefix.version == 6)
             installed = {"ipv4": len(view) - v6, "ipv6": v6}
         with self._lock:
@@ -511,7 +490,6 @@ class Agent:
         with self._lock:
             return self._intent
 
-
     def stall_after(self) -> float:
         """How long the reconcile loop may go without progress before /healthz calls it wedged: it wakes at
         least once per route sync period, so three missed periods (and never less than 10 s)."""
@@ -522,67 +500,30 @@ class Agent:
         now = self._clock()
         with self._lock:
             me = self._nodes.get(self.node_name)
-            peers = sorted(self._intent.peers, key=lambda p: (p.address.version, p.address))
-            announced = tuple(sorted(map(str, self._intent.announcements)))
-            up = set(self._up)
-            accepted = {p.address: self.rib.accepted(p.address) for p in peers}
-            rejected = Counter(self.counters.rejected)
-            changes = Counter(self.counters.session_changes)
+            peers = tuple(sorted(self._intent.peers, key=lambda p: (p.address.version, p.address)))
             stale_pending = self._stale.active(now)
             record = self._sync
-            routes = RouteSyncStatus(
-                installed=dict(record.installed),
-                stale=len(self._stale.routes) if stale_pending else 0,
-                durations={kind: h.snapshot() for kind, h in record.durations.items()},
-                errors=dict(record.errors), changes=dict(record.changes),
-                last_sync_time=record.last_time, last_sync_errors=record.last_errors,
-                last_duration_s=record.last_duration_s)
-            programmed = record.programmed
-            counters = (self.counters.reconciles, self.counters.reconcile_failures,
-                        self.counters.speaker_restarts, self.counters.bad_speaker_messages,
-                        tuple(self.counters.last_errors))
-        reconciles, failures, restarts, bad_messages, last_errors = counters
-        speaker = self._speaker
-        sessions: Mapping[IPAddress, SessionState] = {}
-        speaker_status = SpeakerStatus(restarts=restarts, bad_messages=bad_messages)
-        if isinstance(speaker, ObservableSpeaker):
-            sessions = speaker.sessions()
-            pid = speaker.pid
-            speaker_status = SpeakerStatus(running=pid is not None, pid=pid, restarts=restarts,
-                                           bad_messages=bad_messages, command_errors=speaker.command_errors)
-        peer_statuses = []
-        for peer in peers:
-            ip = peer.address
-            session = sessions.get(ip) or SessionState(state=ESTABLISHED if ip in up else IDLE)
-            peer_statuses.append(PeerStatus(
-                address=str(ip), asn=peer.asn, description=peer.description, state=session.state,
-                since=session.since,
-                state_changes={state: changes[(ip, state)] for state in ("established", "down")},
-                updates_received=session.updates_received, prefixes_received=session.prefixes_received,
-                withdrawals_received=session.withdrawals_received, prefixes_accepted=accepted[ip],
-                prefixes_advertised=len(announced) if session.state == ESTABLISHED else 0,
-                rejected={reason: n for (p, reason), n in sorted(rejected.items()) if p == ip},
-                last_down_reason=session.last_down_reason))
-        ipam = ()
-        if me is not None:
-            store = Path(self.config.cni.data_dir) / cniconf.NETWORK_NAME
-            ipam = ipam_usage.read_pools(store, me.pod_cidrs)
-        loops = (
-            LoopStatus("reconcile", alive=not self._stop.is_set(), age_s=max(0.0, now - self._heartbeat),
-                       stall_after_s=self.stall_after()),
-            LoopStatus("node-source", alive=self._node_thread is None or self._node_thread.is_alive()),
-        )
-        return AgentSnapshot(
-            node=self.node_name, version=__version__, taken_at=time.time(), started_at=self._started_at,
-            own_node_known=me is not None, routes_programmed=programmed, startup_sync_pending=stale_pending,
-            announced=announced, peers=tuple(peer_statuses), routes=routes, kube=self._kube_status(),
-            speaker=speaker_status, ipam=ipam, loops=loops, reconciles=reconciles, reconcile_failures=failures,
-            last_errors=last_errors)
-
-    def _kube_status(self) -> KubeStatus:
-        if not isinstance(self._node_source, ObservableNodeSource):
-            return KubeStatus()
-        stats = self._node_source.stats
-        return KubeStatus(reachable=stats.api_reachable, nodes=stats.nodes, bad_nodes=len(stats.bad_nodes),
-                          events=dict(stats.events), relists=stats.relists, watches=stats.watches,
-                          api_errors=stats.api_errors, last_sync_time=stats.last_sync_time)
+            view = AgentView(
+                node=self.node_name, started_at=self._started_at,
+                pod_cidrs=me.pod_cidrs if me is not None else None, peers=peers,
+                announced=tuple(sorted(map(str, self._intent.announcements))), up=frozenset(self._up),
+                accepted={p.address: self.rib.accepted(p.address) for p in peers},
+                rejected=Counter(self.counters.rejected), session_changes=Counter(self.counters.session_changes),
+                routes=RouteSyncStatus(
+                    installed=dict(record.installed),
+                    stale=len(self._stale.routes) if stale_pending else 0,
+                    durations={kind: h.snapshot() for kind, h in record.durations.items()},
+                    errors=dict(record.errors), changes=dict(record.changes),
+                    last_sync_time=record.last_time, last_sync_errors=record.last_errors,
+                    last_duration_s=record.last_duration_s),
+                programmed=record.programmed, startup_sync_pending=stale_pending,
+                reconciles=self.counters.reconciles, reconcile_failures=self.counters.reconcile_failures,
+                speaker_restarts=self.counters.speaker_restarts,
+                bad_speaker_messages=self.counters.bad_speaker_messages,
+                last_errors=tuple(self.counters.last_errors),
+                loops=(
+                    LoopStatus("reconcile", alive=not self._stop.is_set(),
+                               age_s=max(0.0, now - self._heartbeat), stall_after_s=self.stall_after()),
+                    LoopStatus("node-source", alive=self._node_thread is None or self._node_thread.is_alive()),
+                ))
+        return assemble(view, self._speaker, self._node_source, self.config.cni.data_dir)

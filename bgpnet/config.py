@@ -92,6 +92,19 @@ class PeerSpec:
 
 
 @dataclass(frozen=True)
+class GracefulRestart:
+    """BGP graceful restart (RFC 4724) in both roles; see bgpnet/helper_hold.py and docs/reliability.md.
+
+    `restart_time` is advertised in our OPEN: how long peers keep our routes after our session drops without a
+    NOTIFICATION. 30 s covers an agent restart in a DaemonSet rollout (seconds: the image is already on the
+    node) with a wide margin, while a node that really died is cleaned up after at most 30 s plus detection,
+    not BGP's customary 120 s (calico#4607)."""
+
+    enabled: bool = True
+    restart_time: int = 30
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     asn: int
     cluster_cidrs: tuple[IPNetwork, ...]
@@ -110,6 +123,12 @@ class AgentConfig:
     # End-of-RIB or this many seconds passed, so a restart does not blackhole pods that are still reachable.
     startup_grace_period: float = 30.0
     cni: CniSettings = CniSettings()
+    graceful_restart: GracefulRestart = GracefulRestart()
+    # Off (0) by default: a Node NotReady for this many seconds is treated as gone (its peer and routes are
+    # removed). NotReady means the kubelet stopped reporting, not that the node stopped forwarding: a kubelet
+    # crash or an API partition would cut off pods that still run fine. Only for clusters that prefer a fast
+    # cleanup of dead nodes to that risk.
+    not_ready_grace_period: float = 0.0
 
 
 def _asn(field: str, value: Any) -> int:
@@ -303,8 +322,38 @@ def _peers(field: str, value: Any) -> tuple[PeerSpec, ...]:
     return tuple(parse_peer(f"{field}[{i}]", item) for i, item in enumerate(value))
 
 
-_FIELDS = {"asn", "clusterCIDRs", "nodeToNodeMesh", "holdTime", "routeSyncPeriod", "startupGracePeriod", "cni",
-           "peers", "communities", "largeCommunities", "importPolicy"}
+_FIELDS = {"asn", "clusterCIDRs", "nodeToNodeMesh", "holdTime", "keepaliveTime", "routeSyncPeriod",
+           "startupGracePeriod", "cni", "peers", "communities", "largeCommunities", "importPolicy",
+           "gracefulRestart", "notReadyGracePeriod"}
+
+
+def _graceful_restart(field: str, value: Any) -> GracefulRestart:
+    if not isinstance(value, Mapping):
+        raise ConfigError(field, "must be a mapping with enabled and restartTime")
+    _reject_unknown(field + ".", value, {"enabled", "restartTime"})
+    # The capability's Restart Time is a 12-bit field (RFC 4724 §3).
+    return GracefulRestart(
+        enabled=_bool(f"{field}.enabled", value.get("enabled", True)),
+        restart_time=_int_range(f"{field}.restartTime", value.get("restartTime", GracefulRestart.restart_time),
+                                1, 4095))
+
+
+def _global_hold_time(raw: Mapping[str, Any], default: int) -> int:
+    hold_time = _hold_time("holdTime", raw.get("holdTime", default))
+    if "keepaliveTime" in raw:
+        keepalive = _int_range("keepaliveTime", raw["keepaliveTime"], 1, 21845)
+        if "holdTime" not in raw:
+            return _hold_time("holdTime", keepalive * 3)
+        if keepalive * 3 != hold_time:
+            raise ConfigError("keepaliveTime", f"must be holdTime/3 ({hold_time}/3): the speaker derives "
+                                               f"keepalives from the hold time, got {keepalive}")
+    return hold_time
+
+
+def _non_negative_seconds(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(field, f"must be 0 (off) or a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def _reject_unknown(prefix: str, raw: Mapping[str, Any], known: set[str]) -> None:
@@ -337,11 +386,13 @@ def parse_config(raw: Any) -> AgentConfig:
         communities=communities("communities", raw.get("communities", []), large=False),
         large_communities=communities("largeCommunities", raw.get("largeCommunities", []), large=True),
         import_options=global_import,
-        hold_time=_hold_time("holdTime", raw.get("holdTime", defaults.hold_time)),
+        hold_time=_global_hold_time(raw, defaults.hold_time),
         route_sync_period=_seconds("routeSyncPeriod", raw.get("routeSyncPeriod", defaults.route_sync_period)),
         startup_grace_period=_seconds("startupGracePeriod",
                                       raw.get("startupGracePeriod", defaults.startup_grace_period)),
         cni=_cni("cni", raw.get("cni", {})),
+        graceful_restart=_graceful_restart("gracefulRestart", raw.get("gracefulRestart", {})),
+        not_ready_grace_period=_non_negative_seconds("notReadyGracePeriod", raw.get("notReadyGracePeriod", 0)),
     )
 
 

@@ -113,7 +113,10 @@ class KernelRoute:
     gateways: tuple[IPAddress, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        # Canonical order so equal sets of next hops compare equal and diffs stay quiet.
+        # Canonical order so equal sets of next hops compare equal and diffs stay quiet. A one-gateway tuple is
+        # canonical already (the common case, built for every prefix of a full table: skip the sort).
+        if type(self.gateways) is tuple and len(self.gateways) <= 1:
+            return
         object.__setattr__(self, "gateways", tuple(sorted(set(self.gateways), key=lambda ip: ip.packed)))
 
 

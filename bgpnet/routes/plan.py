@@ -8,7 +8,7 @@ anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bgpnet.model import IPNetwork, KernelRoute
@@ -51,4 +51,27 @@ def plan_changes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IP
             replace(route)
     if kept < len(installed):  # else every installed prefix is still desired: skip the scan
         plan.delete.extend(prefix for prefix in installed if prefix not in desired)
+    return plan
+
+
+def plan_prefixes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IPNetwork, KernelRoute],
+                  prefixes: Iterable[IPNetwork]) -> RoutePlan:
+    """`plan_changes` restricted to `prefixes` (the ones that may have changed): the same decisions, at the
+    cost of the changes instead of the whole table. A prefix absent from `desired` is deleted if installed."""
+    plan = RoutePlan()
+    add, replace, invalid, delete = plan.add.append, plan.replace.append, plan.invalid.append, plan.delete.append
+    want_of, have_of = desired.get, installed.get
+    for prefix in prefixes:
+        want, have = want_of(prefix), have_of(prefix)
+        if want is None:
+            if have is not None:
+                delete(prefix)
+        elif have is want:
+            continue
+        elif not want.gateways:
+            invalid(want)
+        elif have is None:
+            add(want)
+        elif have != want:
+            replace(want)
     return plan

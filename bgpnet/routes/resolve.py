@@ -8,17 +8,16 @@ route via the gateway the kernel would use towards it. The same lookup gives the
 would pick towards a peer, which is the `local-address` a session needs for `next-hop self`.
 
 The decisions are pure (`resolve_route`, `resolve_routes`); the one side effect is `KernelLookup.route_get`,
-called once per distinct address and cached until `invalidate()` (the agent invalidates on every periodic
-resync and when sessions change, so a changed underlay is picked up).
+called once per distinct address (one raw RTM_GETROUTE, `bgpnet.routes.route_get`) and cached until
+`invalidate()` (the agent invalidates on every periodic resync and when sessions change, so a changed underlay
+is picked up).
 """
 
 from __future__ import annotations
 
-import errno
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import Protocol
 
 from bgpnet.model import IPAddress, IPNetwork, KernelRoute
@@ -67,45 +66,31 @@ def resolve_route(route: KernelRoute, answer_for: Callable[[IPAddress], RouteAns
 
 def resolve_routes(routes: Iterable[KernelRoute], answer_for: Callable[[IPAddress], RouteAnswer | None]
                    ) -> tuple[dict[IPNetwork, KernelRoute], list[IPNetwork]]:
-    """Resolve every route; returns the installable routes and the prefixes left out (no usable next hop)."""
+    """Resolve every route; returns the installable routes and the prefixes left out (no usable next hop).
+
+    Thousands of routes share a handful of next-hop sets (one per peer, or per ECMP group), so the gateways
+    are resolved once per distinct set and each route then costs one dict lookup: unchanged (the usual case:
+    directly connected next hops) keeps the route object itself, so later diffs see identity."""
     out: dict[IPNetwork, KernelRoute] = {}
     unresolved: list[IPNetwork] = []
+    by_gateways: dict[tuple[IPAddress, ...], tuple[IPAddress, ...] | None] = {}
     for route in routes:
-        resolved = resolve_route(route, answer_for) if route.gateways else route
-        if resolved is None:
-            unresolved.append(route.prefix)
-        else:
-            out[route.prefix] = resolved
-    return out, unresolved
-
-
-class NetlinkLookup:
-    """`KernelLookup` over one pyroute2 socket: RTM_GETROUTE, as `ip route get ADDRESS` does."""
-
-    def __init__(self) -> None:
-        from pyroute2 import IPRoute  # imported here: only the agent process pays for it
-
-        self._ipr = IPRoute()
-        self._lock = threading.Lock()
-
-    def route_get(self, destination: IPAddress) -> RouteAnswer | None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
+        gateways = route.gateways
+        if not gateways:
+            out[route.prefix] = route
+            continue
         try:
-            with self._lock:
-                answer = self._ipr.route("get", dst=str(destination))
-        except NetlinkError as exc:
-            if exc.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL, errno.EACCES):
-                return None
-            raise
-        if not answer or answer[0]["type"] != RTN_UNICAST:
-            return None
-        msg = answer[0]
-        gateway, source = msg.get_attr("RTA_GATEWAY"), msg.get_attr("RTA_PREFSRC")
-        return RouteAnswer(ip_address(gateway) if gateway else None, ip_address(source) if source else None)
-
-    def close(self) -> None:
-        self._ipr.close()
+            resolved_gateways = by_gateways[gateways]
+        except KeyError:
+            resolved = resolve_route(route, answer_for)
+            resolved_gateways = by_gateways[gateways] = None if resolved is None else resolved.gateways
+        if resolved_gateways is None:
+            unresolved.append(route.prefix)
+        elif resolved_gateways == gateways:
+            out[route.prefix] = route
+        else:
+            out[route.prefix] = KernelRoute(route.prefix, resolved_gateways)
+    return out, unresolved
 
 
 class NextHopResolver:
@@ -116,13 +101,17 @@ class NextHopResolver:
         self._cache: dict[IPAddress, RouteAnswer | None] = {}
         self._lock = threading.Lock()
         self.lookups = 0
+        # Bumped by every invalidate(): a consumer that keeps resolved routes knows they may now be outdated.
+        self.generation = 0
 
     def answer(self, address: IPAddress) -> RouteAnswer | None:
         with self._lock:
             if address in self._cache:
                 return self._cache[address]
         if self._lookup is None:
-            self._lookup = NetlinkLookup()
+            from bgpnet.routes.route_get import RawRouteLookup  # one raw socket, no pyroute2 (~20 MB)
+
+            self._lookup = RawRouteLookup()
         answer = self._lookup.route_get(address)
         with self._lock:
             self._cache[address] = answer
@@ -148,6 +137,7 @@ class NextHopResolver:
     def invalidate(self) -> None:
         with self._lock:
             self._cache.clear()
+            self.generation += 1
 
     def close(self) -> None:
         if self._lookup is not None:

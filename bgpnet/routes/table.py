@@ -17,6 +17,10 @@
   a dump before every replace would close it).
 - Errors are per route (prefix, errno, reason); one bad route never stops the rest. The cache keeps the
   kernel's view: a failed add stays out, a failed replace keeps the old route, a failed delete keeps it.
+- `apply_changes(desired, prefixes)` is `apply` for a caller that knows which prefixes may have changed (the
+  agent during a full-table transfer): the plan looks at those prefixes only, plus the ones whose last
+  change failed (so a conflict is still retried at every apply), and the cache is updated in place. It costs
+  O(changes) instead of O(table), which keeps a burst of UPDATEs from turning quadratic.
 - If the socket fails mid-batch (the kernel's answers were lost), the outcome is unknown: the exception
   propagates and the next apply re-dumps first.
 """
@@ -26,13 +30,13 @@ from __future__ import annotations
 import errno as errnos
 import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from bgpnet.model import IPNetwork, KernelRoute
 from bgpnet.routes.messages import DEFAULT_METRIC, FAMILY
-from bgpnet.routes.plan import RoutePlan, index_by_prefix, plan_changes
+from bgpnet.routes.plan import RoutePlan, index_by_prefix, plan_changes, plan_prefixes
 from bgpnet.routes.protocol import RTPROT_BGPNET
 from bgpnet.routes.seam import ADD, DELETE, REPLACE, BatchFailure, RouteBatch, RouteNetlink
 
@@ -84,6 +88,9 @@ class RouteTable:
         self._installed: dict[IPNetwork, KernelRoute] = {}
         self._strays: list[tuple[IPNetwork, int | None]] = []
         self._needs_dump = True
+        self._v6: int | None = 0  # IPv6 routes in the cache; None: count again
+        # Prefixes whose last add/replace/delete failed or was invalid: apply_changes() looks at them again.
+        self._retry: set[IPNetwork] = set()
 
     def installed(self) -> Mapping[IPNetwork, KernelRoute]:
         """What bgpnet believes is programmed: a read-only view, valid until the next apply/resync."""
@@ -94,6 +101,29 @@ class RouteTable:
         if self._needs_dump:
             self._adopt_kernel_state()
         return self._apply(index_by_prefix(desired), started)
+
+    def apply_changes(self, desired: Mapping[IPNetwork, KernelRoute], prefixes: Iterable[IPNetwork]
+                      ) -> ApplyResult:
+        """Make the kernel match `desired` for `prefixes` (every other prefix is assumed unchanged since the
+        last apply). `desired` is the caller's whole desired map and is not retained."""
+        started = time.perf_counter()
+        if self._needs_dump:  # the cache is not the kernel's truth: fall back to a full apply
+            self._adopt_kernel_state()
+            return self._apply(dict(desired), started)
+        look_at = set(prefixes)
+        look_at |= self._retry
+        plan = plan_prefixes(desired, self._installed, look_at)
+        return self._send(plan, None, started)
+
+    def installed_by_family(self) -> dict[str, int]:
+        """How many routes the cache holds per family (O(1): maintained with the cache)."""
+        v6 = self._v6_count()
+        return {"ipv4": len(self._installed) - v6, "ipv6": v6}
+
+    def _v6_count(self) -> int:
+        if self._v6 is None:
+            self._v6 = sum(1 for prefix in self._installed if prefix.version == 6)
+        return self._v6
 
     def resync(self, desired: Collection[KernelRoute]) -> ApplyResult:
         started = time.perf_counter()
@@ -130,16 +160,23 @@ class RouteTable:
             else:
                 strays.append((prefix, metric))
         self._installed = installed
+        self._v6 = None
         self._strays = strays
 
     def _apply(self, desired: dict[IPNetwork, KernelRoute], started: float) -> ApplyResult:
-        plan = plan_changes(desired, self._installed)
+        return self._send(plan_changes(desired, self._installed), desired, started)
+
+    def _send(self, plan: RoutePlan, desired: dict[IPNetwork, KernelRoute] | None, started: float
+              ) -> ApplyResult:
+        """Send the plan. `desired` is the complete desired map of a full apply (it becomes the cache when
+        everything succeeds); None for a partial plan, whose outcome is merged into the cache in place."""
         errors = [RouteError(route.prefix, ADD, errnos.EINVAL, "no-gateway") for route in plan.invalid]
         deletes: list[tuple[IPNetwork, int | None]] = [*self._strays, *((p, None) for p in plan.delete)]
         batch = RouteBatch(delete=deletes, replace=plan.replace, add=plan.add)
         if not len(batch):
-            if not errors:
+            if not errors and desired is not None:
                 self._installed = desired  # equal content; the caller's objects make the next diff cheaper
+            self._retry = {error.prefix for error in errors}
             return ApplyResult(0, 0, 0, tuple(errors), time.perf_counter() - started)
         try:
             failures = self._netlink.send(batch, proto=self.proto, table=self.table)
@@ -147,11 +184,14 @@ class RouteTable:
             self._needs_dump = True
             raise
         self._strays = []
-        if errors or any(kind != DELETE or code != errnos.ESRCH for kind, _, code in failures):
+        if (desired is None or errors
+                or any(kind != DELETE or code != errnos.ESRCH for kind, _, code in failures)):
             added, replaced, removed = self._commit(plan, batch, failures, errors)
         else:  # everything accepted: the kernel now holds exactly the desired set
             self._installed = desired
+            self._v6 = None
             added, replaced, removed = len(plan.add), len(plan.replace), len(batch.delete)
+        self._retry = {error.prefix for error in errors}
         return ApplyResult(added, replaced, removed, tuple(errors), time.perf_counter() - started)
 
     def _commit(self, plan: RoutePlan, batch: RouteBatch, failures: list[BatchFailure],
@@ -165,6 +205,8 @@ class RouteTable:
             prefix = batch.delete[index][0] if kind == DELETE else getattr(batch, kind)[index].prefix
             errors.append(_error(prefix, kind, code))
         installed = self._installed
+        bad = failed[ADD]
+        added = [r.prefix for i, r in enumerate(plan.add) if i not in bad] if bad else [r.prefix for r in plan.add]
         for kind, routes in ((ADD, plan.add), (REPLACE, plan.replace)):
             bad = failed[kind]
             if bad:
@@ -172,8 +214,12 @@ class RouteTable:
             else:
                 installed.update((r.prefix, r) for r in routes)
         bad = failed[DELETE]
+        deleted = []
         for index, (prefix, metric) in enumerate(batch.delete):
             if metric is None and index not in bad:
                 del installed[prefix]
+                deleted.append(prefix)
+        if self._v6 is not None:  # keep the family count current at the cost of the changes
+            self._v6 += sum(1 for p in added if p.version == 6) - sum(1 for p in deleted if p.version == 6)
         return (len(plan.add) - len(failed[ADD]), len(plan.replace) - len(failed[REPLACE]),
                 len(batch.delete) - len(failed[DELETE]))

@@ -43,6 +43,9 @@ class Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        # A full-table burst arrives as ~40 KB lines: a large receive buffer lets the relay keep writing while
+        # the reader thread is busy with the previous line.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="speaker-writer", daemon=True)
         self._writer.start()

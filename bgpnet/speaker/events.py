@@ -35,6 +35,15 @@ class PeerDown:
 
 
 @dataclass(frozen=True)
+class PeerOpen:
+    """The OPEN `peer` sent: `restart_time` is the Restart Time of its graceful restart capability (RFC 4724),
+    None when it did not advertise one (then its routes go as soon as its session drops)."""
+
+    peer: IPAddress
+    restart_time: int | None
+
+
+@dataclass(frozen=True)
 class RoutesReceived:
     """One UPDATE from `peer`: the prefixes it announced (with attributes) and the prefixes it withdrew."""
 
@@ -64,4 +73,4 @@ class BadMessage:
     error: str
 
 
-SpeakerEvent = PeerUp | PeerDown | RoutesReceived | EndOfRib | SpeakerRestarted | BadMessage
+SpeakerEvent = PeerUp | PeerDown | PeerOpen | RoutesReceived | EndOfRib | SpeakerRestarted | BadMessage

@@ -55,9 +55,10 @@ def family_of(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return "ipv4 unicast" if address.version == 4 else "ipv6 unicast"
 
 
-def render_config(router_id: ipaddress.IPv4Address, peers: Collection[BgpPeer], process_argv: Sequence[str]
-                  ) -> str:
-    """The whole ExaBGP configuration: the relay process and one block per peer, sorted by address."""
+def render_config(router_id: ipaddress.IPv4Address, peers: Collection[BgpPeer], process_argv: Sequence[str],
+                  graceful_restart: int = 0) -> str:
+    """The whole ExaBGP configuration: the relay process and one block per peer, sorted by address.
+    `graceful_restart` > 0 advertises the graceful restart capability with that Restart Time (seconds)."""
     for token in process_argv:
         if not token or _UNSAFE & set(token):
             raise ValueError(f"process argument {token!r} cannot be written into an ExaBGP config")
@@ -69,11 +70,11 @@ def render_config(router_id: ipaddress.IPv4Address, peers: Collection[BgpPeer], 
     ]
     for peer in sorted(peers, key=lambda p: (p.address.version, p.address.packed)):
         lines.append("")
-        lines.extend(_neighbor(router_id, peer))
+        lines.extend(_neighbor(router_id, peer, graceful_restart))
     return "\n".join(lines) + "\n"
 
 
-def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer) -> list[str]:
+def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer, graceful_restart: int) -> list[str]:
     if peer.address.version != peer.local_address.version:
         raise ValueError(f"peer {peer.address} and local address {peer.local_address} differ in IP version")
     lines = [f"neighbor {peer.address} {{"]
@@ -103,9 +104,23 @@ def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer) -> list[str]:
     lines += [
         # bgpnet keeps its own view of learned routes; ExaBGP's Adj-RIB-In copy would only cost CPU per prefix.
         "    adj-rib-in false;",
+        # No `manual-eor`: an End-of-RIB injected through the process API lands on the configuration's copy of
+        # the neighbor, which after a reload (SIGUSR1) is not the one the running session uses, so it goes out
+        # only with the next session. ExaBGP's own End-of-RIB follows whatever it holds at session start.
         # No `capability { route-refresh; }`: ExaBGP 4.2.25 resets a session when it receives a ROUTE-REFRESH
         # with enhanced route refresh negotiated (upstream #708, #1237). A restarted ExaBGP relearns
-        # everything from the new sessions anyway.
+        # everything from the new sessions anyway: peers re-send their tables followed by End-of-RIB.
+    ]
+    if graceful_restart:
+        # RFC 4724 capability with our Restart Time: peers keep our routes that long when our session drops
+        # without a NOTIFICATION. ExaBGP 4.2 always sets the Restart State bit and sends End-of-RIB after its
+        # initial announcements; it keeps nothing for a restarting peer itself (bgpnet's agent is the helper).
+        lines += [
+            "    capability {",
+            f"        graceful-restart {graceful_restart};",
+            "    }",
+        ]
+    lines += [
         "    family {",
         f"        {family_of(peer.address)};",
         "    }",
@@ -115,6 +130,8 @@ def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer) -> list[str]:
         "        receive {",
         "            parsed;",
         "            update;",
+        # The peer's OPEN carries its graceful restart capability and Restart Time (the helper needs it).
+        "            open;",
         "        }",
         "    }",
         "}",
@@ -146,9 +163,20 @@ def render_env(files: RunFiles, *, listen: bool, port: int = 179) -> str:
         f"bind = '{bind}'",
         f"port = {port}",
         "",
+        "[exabgp.reactor]",
+        # ExaBGP's reactor polls its sockets with a timeout of speed/100 s and, on every wake-up, walks all its
+        # peers: the default (1.0: 10 ms) costs ~2 % of a core idle with one peer and ~13 % with 100
+        # (bench/footprint.py). Sockets and the API pipe still wake it at once; only timer work (keepalives,
+        # connect retries, hold-timer checks) waits up to 50 ms, against keepalive intervals of seconds.
+        "speed = 5.0",
+        "",
         "[exabgp.log]",
         "destination = 'stdout'",
         "level = INFO",
+        # ExaBGP calls its logger once per received prefix ("UPDATE #n nlri ..." at DEBUG, source "network");
+        # with this category off the call returns before formatting anything. Session events still reach the
+        # agent over the API (neighbor-changes) and its own log.
+        "network = false",
         "packets = false",
         "message = false",
         "routes = false",

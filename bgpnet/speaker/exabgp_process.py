@@ -83,6 +83,13 @@ def terminate(proc: subprocess.Popen, timeout: float = 10) -> int:
     return proc.wait(timeout=timeout)
 
 
+def kill(proc: subprocess.Popen, timeout: float = 10) -> int:
+    """SIGKILL and reap: ExaBGP sends nothing, the kernel closes its TCP connections (see Speaker.stop). Its
+    API helper (the relay) sees EOF on stdin and exits by itself."""
+    signal_process(proc, signal.SIGKILL)
+    return proc.wait(timeout=timeout)
+
+
 def log_tail(files: RunFiles, lines: int = 15) -> str:
     try:
         return "\n".join(files.log.read_text(errors="replace").splitlines()[-lines:])

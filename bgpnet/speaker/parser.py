@@ -15,14 +15,57 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 
 from bgpnet.model import IPAddress, IPNetwork, LearnedRoute
-from bgpnet.speaker.events import BadMessage, EndOfRib, RoutesReceived
+from bgpnet.speaker.events import BadMessage, EndOfRib, PeerOpen, RoutesReceived
 
 _MAX_LINE_IN_EVENT = 500
 _CACHE_LIMIT = 1 << 18
+
+
+class _HashedIPv4Network(IPv4Network):
+    """An `IPv4Network` whose hash is computed once. The stdlib recomputes it in Python on every dict or set
+    operation (`hash(int(address) ^ int(netmask))`), and a learned prefix is a key in several dicts (RIB per
+    peer and per prefix, desired routes, the route table's cache): that hash was the top entry of the agent's
+    profile during a full-table transfer. Equal to, and hashing like, a plain IPv4Network of the same value."""
+
+    def __init__(self, address: object, strict: bool = True) -> None:
+        super().__init__(address, strict)  # type: ignore[arg-type]
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"IPv4Network({str(self)!r})"
+
+    def __reduce__(self) -> tuple:
+        return IPv4Network, (str(self),)
+
+
+class _HashedIPv4Address(IPv4Address):
+    """An `IPv4Address` whose hash is computed once (the stdlib's is `hash(hex(int(self)))`, in Python): peers
+    and next hops are dict keys once per prefix in the RIB. Equal to, and hashing like, a plain IPv4Address."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, address: object) -> None:
+        super().__init__(address)  # type: ignore[arg-type]
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"IPv4Address({str(self)!r})"
+
+    def __reduce__(self) -> tuple:
+        return IPv4Address, (str(self),)
+
+
 _v4_cache: dict[str, IPv4Network] = {}
+_addresses: dict[str, IPAddress] = {}
 
 
 def _v4_network(text: str) -> IPv4Network:
@@ -37,7 +80,7 @@ def _v4_network(text: str) -> IPv4Network:
             packed = socket.inet_pton(socket.AF_INET, address)
         except OSError:
             raise ValueError(f"invalid IPv4 prefix {text!r}") from None
-        network = IPv4Network((int.from_bytes(packed, "big"), int(length)))
+        network = _HashedIPv4Network((int.from_bytes(packed, "big"), int(length)))
         if len(_v4_cache) >= _CACHE_LIMIT:
             _v4_cache.clear()
         _v4_cache[text] = network
@@ -77,7 +120,7 @@ class Ignored:
     kind: str
 
 
-Parsed = StateChange | RoutesReceived | EndOfRib | Ack | RelayHello | Ignored | BadMessage
+Parsed = StateChange | RoutesReceived | EndOfRib | PeerOpen | Ack | RelayHello | Ignored | BadMessage
 
 _DONE = Ack(ok=True)
 _ERROR = Ack(ok=False)
@@ -115,16 +158,31 @@ def _parse_message(message: dict, line: bytes | str) -> Parsed:
         neighbor = message["neighbor"]
         return StateChange(ip_address(neighbor["address"]["peer"]), str(neighbor["state"]),
                            str(neighbor.get("reason", "")))
+    if kind == "open":
+        return _parse_open(message)
     if "relay" in message:
         return RelayHello(int(message["relay"]["exabgp-pid"]))
-    if kind in ("notification", "signal", "negotiated", "open", "keepalive", "refresh", "operational"):
+    if kind in ("notification", "signal", "negotiated", "keepalive", "refresh", "operational"):
         return Ignored(kind)
     return _bad(line, f"unknown message type {kind!r}")
 
 
+def _parse_open(message: dict) -> PeerOpen | Ignored:
+    """ExaBGP 4.2's `"type": "open"` (with `receive { open; }`): only the peer's OPEN matters, and of it only
+    the graceful restart capability, `{"name": "graceful restart", "time": 30, ...}` under its code."""
+    neighbor = message["neighbor"]
+    if neighbor.get("direction") != "receive":
+        return Ignored("open")
+    peer = ip_address(neighbor["address"]["peer"])
+    for capability in (neighbor["open"].get("capabilities") or {}).values():
+        if isinstance(capability, dict) and capability.get("name") == "graceful restart":
+            return PeerOpen(peer, int(capability["time"]))
+    return PeerOpen(peer, None)
+
+
 def _parse_update(message: dict, line: bytes | str) -> Parsed:
     neighbor = message["neighbor"]
-    peer = ip_address(neighbor["address"]["peer"])
+    peer = _address(neighbor["address"]["peer"])
     body = neighbor["message"]
     eor = body.get("eor")
     if eor is not None:
@@ -153,7 +211,7 @@ def _parse_update(message: dict, line: bytes | str) -> Parsed:
                 globals_only = {k: v for k, v in by_next_hop.items() if not ip_address(k).is_link_local}
                 by_next_hop = globals_only or by_next_hop
             for next_hop_text, nlris in by_next_hop.items():
-                next_hop = ip_address(next_hop_text)
+                next_hop = _address(next_hop_text)
                 # The tight loop: one network parse and one tuple-backed dataclass per prefix.
                 announced.extend([LearnedRoute(peer, network(entry["nlri"]), next_hop, as_path, communities)
                                   for entry in nlris])
@@ -169,6 +227,21 @@ def _parse_update(message: dict, line: bytes | str) -> Parsed:
     if not announce and not withdraw:
         return _bad(line, "update without announce or withdraw")
     return RoutesReceived(peer, tuple(announced), tuple(withdrawn))
+
+
+def _address(text: str) -> IPAddress:
+    """The same address object for the same peer or next hop in every UPDATE (IPv4 ones with a cached hash):
+    the routes of a full table then share one gateway object, which keeps later per-gateway work (next-hop
+    resolution) to one lookup and every dict operation keyed by it cheap."""
+    address = _addresses.get(text)
+    if address is None:
+        if len(_addresses) >= 4096:
+            _addresses.clear()
+        address = ip_address(text)
+        if address.version == 4:
+            address = _HashedIPv4Address(int(address))
+        _addresses[text] = address
+    return address
 
 
 def _communities(attribute: dict) -> tuple[str, ...]:

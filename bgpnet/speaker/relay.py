@@ -7,13 +7,20 @@ on writes to its helper; a single-threaded relay could deadlock it against the s
 either side closes: ExaBGP then respawns it, or the speaker sees the socket close.
 """
 
+import fcntl
 import os
 import socket
 import sys
 import threading
 import time
 
-CHUNK = 1 << 16
+CHUNK = 1 << 20
+# ExaBGP writes one JSON line per UPDATE (~40 KB for a full UPDATE of /26s) and blocks while the pipe to us is
+# full: a 1 MiB pipe and socket buffers let it run ahead through a full-table burst instead of waiting for
+# this relay and the agent turn by turn (fewer context switches on a 2-core node).
+PIPE_BYTES = 1 << 20
+SOCKET_BYTES = 4 << 20
+F_SETPIPE_SZ = 1031
 
 
 def _connect(path: str, deadline: float) -> socket.socket:
@@ -67,6 +74,11 @@ def main() -> int:
         sys.stderr.write("usage: relay.py SOCKET\n")
         return 2
     sock = _connect(sys.argv[1], time.monotonic() + 10)
+    try:  # best effort: an unprivileged ExaBGP may be capped by /proc/sys/fs/pipe-max-size
+        fcntl.fcntl(sys.stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BYTES)
     # The speaker learns which ExaBGP this relay belongs to (a respawned relay vs a restarted ExaBGP).
     sock.sendall(b'{"relay": {"exabgp-pid": %d}}\n' % os.getppid())
     done = threading.Event()

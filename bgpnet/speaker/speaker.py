@@ -44,11 +44,12 @@ HEALTHY_AFTER = 30.0
 
 class Speaker:
     def __init__(self, run_dir: Path, router_id: IPv4Address, on_event: Callable[[SpeakerEvent], None], *,
-                 listen: bool = True, exabgp_argv: Sequence[str] | None = None) -> None:
+                 listen: bool = True, exabgp_argv: Sequence[str] | None = None, graceful_restart: int = 0) -> None:
         self._files = RunFiles(Path(run_dir))
         self._router_id = router_id
         self._on_event = on_event
         self._listen = listen
+        self._graceful_restart = graceful_restart
         self._argv = list(exabgp_argv) if exabgp_argv else exabgp_process.default_exabgp_argv()
 
         self._lock = threading.RLock()
@@ -102,11 +103,19 @@ class Speaker:
             self._send_diff()
 
     def stop(self) -> None:
-        """SIGTERM ExaBGP (by PID), join the threads, remove the socket."""
+        """Stop ExaBGP (by PID), join the threads, remove the socket.
+
+        With graceful restart on, ExaBGP is killed (SIGKILL): its TCP connections just close, which peers take
+        for a restart (RFC 4724) and keep our routes for our Restart Time. SIGTERM would make ExaBGP send a
+        Cease NOTIFICATION, which ends graceful restart: BIRD (and any RFC 4724 helper) would withdraw this
+        node's routes at once, exactly what a rolling update must not do. Without graceful restart the
+        NOTIFICATION is the polite goodbye."""
         self._stopping.set()
         with self._lock:
             proc = self._proc
-        if proc is not None:
+        if proc is not None and self._graceful_restart:
+            exabgp_process.kill(proc)
+        elif proc is not None:
             exabgp_process.terminate(proc)
         if self._server is not None:
             try:
@@ -138,16 +147,25 @@ class Speaker:
     # ------------------------------------------------------------------ applying desired state (under _lock)
 
     def _write_config(self, peers: frozenset[BgpPeer]) -> None:
-        text = render_config(self._router_id, peers, exabgp_process.relay_argv(self._files))
+        text = render_config(self._router_id, peers, exabgp_process.relay_argv(self._files),
+                             self._graceful_restart)
         self._files.run_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._files.config.with_suffix(".conf.tmp")
         # The file may hold MD5 keys: readable by root only, from its creation on.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            # Data on disk before the rename: after a crash the name points at a whole file, never an empty one.
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
         # rename(2) is atomic: ExaBGP reading on SIGUSR1 sees the old or the new file, never half of one.
         os.replace(tmp, self._files.config)
+        dir_fd = os.open(self._files.run_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a power loss only once the directory is synced
+        finally:
+            os.close(dir_fd)
         self._config_peers = peers
 
     def _change_peers(self, peers: frozenset[BgpPeer]) -> None:
@@ -301,7 +319,7 @@ class Speaker:
         elif isinstance(item, Ignored | RelayHello):
             pass
         else:
-            self._emit(item)  # EndOfRib
+            self._emit(item)  # EndOfRib, PeerOpen
 
     def _emit(self, event: SpeakerEvent) -> None:
         with self._emit_lock:

@@ -57,8 +57,9 @@ def test_all_fields_parse():
     ({"cni": {"mtuu": 1500}}, "cni.mtuu: unknown field (known: dataDir, logFile, mtu)"),
     ({"cni": []}, "cni: must be a mapping"),
     ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, clusterCIDRs, cni, communities, "
-                                "holdTime, importPolicy, largeCommunities, nodeToNodeMesh, peers, "
-                                "routeSyncPeriod, startupGracePeriod)"),
+                                "gracefulRestart, holdTime, importPolicy, keepaliveTime, largeCommunities, "
+                                "nodeToNodeMesh, notReadyGracePeriod, peers, routeSyncPeriod, "
+                                "startupGracePeriod)"),
 ])
 def test_invalid_field_names_the_field(override, message):
     with pytest.raises(ConfigError) as err:

@@ -1,0 +1,102 @@
+"""Lab building blocks for the cluster benchmarks (convergence, footprint, scale): bgpnet.lab's Cluster with the
+agent started at info level (the lab's default is debug, which would add logging cost to what is measured),
+mesh or ToR layouts from bgpnet.lab.topology, and per-node route counters.
+
+Graceful restart (issue 5) deliberately keeps a dead peer's routes for its Restart Time; a benchmark of failure
+detection turns it off unless asked (`graceful_restart=True`), and says so in its JSON.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchlib import FibCounter, wait_until
+
+from bgpnet.lab.bird import render_bird_config
+from bgpnet.lab.cluster import Cluster, ClusterNode, executable
+from bgpnet.lab.netns import NetnsGroup
+from bgpnet.lab.topology import LabPlan, plan_lab, tor_peer_config
+
+
+def graceful_restart_fragment(enabled: bool) -> dict:
+    """The agent config fragment switching graceful restart, if this agent's config knows the key."""
+    from bgpnet.config import ConfigError, parse_config
+    from bgpnet.lab.topology import CLUSTER_ASN, CLUSTER_CIDR
+
+    fragment = {"gracefulRestart": {"enabled": enabled}}
+    try:
+        parse_config({"asn": CLUSTER_ASN, "clusterCIDRs": [CLUSTER_CIDR], **fragment})
+    except ConfigError:
+        return {}
+    return fragment
+
+
+class BenchLab:
+    """A lab cluster for measurements: nodes are added wired but stopped, then started when the bench says."""
+
+    def __init__(self, group: NetnsGroup, workdir: Path, *, mode: str, nodes: int, graceful_restart: bool,
+                 progress: Callable[[str], None] = lambda _m: None) -> None:
+        self.plan: LabPlan = plan_lab(nodes, 0, mode)  # type: ignore[arg-type]
+        self.cluster = Cluster(group, workdir, progress=progress)
+        extra = {"routeSyncPeriod": 30, **graceful_restart_fragment(graceful_restart)}
+        if self.plan.tor is not None:
+            self.cluster.add_tor(self.plan.tor, render_bird_config(self.plan))
+            extra.update(tor_peer_config(self.plan.tor))
+        self.extra = extra
+        self.counters: dict[str, FibCounter] = {}
+        self.baseline: dict[str, int] = {}
+
+    def add_node(self, index: int) -> ClusterNode:
+        """Namespace, address and config; not registered, agent not started. Records the route baseline."""
+        plan = self.plan.nodes[index - 1]
+        node = self.cluster.add_node(index, register=False, start_agent=False, asn=plan.asn, labels=plan.labels,
+                                     extra_config=self.extra)
+        self.counters[node.name] = FibCounter(node.ns.path)
+        self.baseline[node.name] = self.counters[node.name].count()
+        return node
+
+    def start(self, node: ClusterNode) -> None:
+        """Register the Node and start its agent (what a node joining the cluster does)."""
+        self.cluster.register_node(node)
+        start_agent(self.cluster, node)
+
+    def learned(self, node: ClusterNode) -> int:
+        return self.counters[node.name].count() - self.baseline[node.name]
+
+    def wait_learned(self, nodes: list[ClusterNode], expected: Callable[[ClusterNode], int], timeout: float,
+                     interval: float = 0.001, started: float | None = None) -> float:
+        """Seconds (since `started`, default now) until every node holds `expected(node)` learned routes,
+        polled from fib_triestat."""
+        started = time.perf_counter() if started is None else started
+        pending = list(nodes)
+        while pending:
+            pending = [n for n in pending if self.learned(n) != expected(n)]
+            if not pending:
+                break
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"{len(pending)} nodes not converged after {timeout:.0f}s: "
+                                   + ", ".join(f"{n.name}={self.learned(n)}/{expected(n)}" for n in pending[:5]))
+            time.sleep(interval)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        for counter in self.counters.values():
+            counter.close()
+
+
+def start_agent(cluster: Cluster, node: ClusterNode, level: str = "info") -> subprocess.Popen:
+    with open(node.workdir / "agent.log", "a") as log:
+        node.agent = node.ns.spawn(
+            [executable("bgpnet"), "agent", "--config", str(node.workdir / "config.yaml"),
+             "--node-name", node.name, "--kubeconfig", str(cluster.kubeconfig), "--run-dir", str(node.run_dir),
+             "--cni-conf-dir", str(node.cni_conf_dir), "--rt-protos-dir", str(cluster.workdir / "rt_protos.d"),
+             "--log-level", level],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return node.agent
+
+
+def wait_agent_gone(node: ClusterNode, timeout: float = 20) -> None:
+    wait_until(lambda: node.agent is None or node.agent.poll() is not None, timeout, f"{node.name}'s agent")

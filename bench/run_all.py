@@ -1,0 +1,167 @@
+"""The whole benchmark suite in one command: every bench/ script in turn, then one summary table and one JSON file.
+
+    sudo .venv/bin/python bench/run_all.py                     # full sizes (~15 min on a 2-core machine)
+    sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~1 min): what CI runs
+    sudo .venv/bin/python bench/run_all.py --only route_install,footprint --output results.json
+
+Each benchmark runs as its own process (a failing one cannot take the others down; each cleans up its own
+namespaces) and prints its own table; its machine-readable result is its line starting with `JSON:` (or, for
+cni_latency.py, its last line). The summary lists every ratio against its reference with both sides' figures.
+Exit status: 0 when every benchmark ran, 1 otherwise (goals missed are reported, not failed: no timed assertions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from benchlib import format_table  # noqa: E402
+
+BENCHMARKS = ["route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency"]
+
+
+def extract_result(stdout: str) -> dict | None:
+    """The benchmark's JSON document: the last `JSON:` line, else the last line that is a JSON object."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("JSON:"):
+            return json.loads(line[len("JSON:"):])
+    for line in reversed(lines):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def run_one(name: str, quick: bool) -> tuple[dict | None, float, str]:
+    argv = [sys.executable, str(HERE / f"{name}.py"), *(["--quick"] if quick else [])]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    sys.stdout.write(f"\n=== {name} ({elapsed:.1f} s) ===\n")
+    sys.stdout.write("".join(line + "\n" for line in proc.stdout.splitlines() if not line.startswith("JSON:")))
+    if proc.returncode != 0:
+        sys.stdout.write(f"FAILED ({proc.returncode}):\n{proc.stderr[-3000:]}\n")
+        return None, elapsed, proc.stderr[-3000:]
+    return extract_result(proc.stdout), elapsed, ""
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}{unit}" if abs(value) < 100 else f"{value:.0f}{unit}"
+
+
+def ratio_rows(results: dict[str, dict]) -> list[list[str]]:
+    """Every ratio of the suite against its reference: (benchmark, measure, bgpnet, reference, ratio, goal)."""
+    rows: list[list[str]] = []
+    install = results.get("route_install")
+    if install:
+        for n, row in install["sizes"].items():
+            for phase in ("install", "withdraw"):
+                ours, ref = row[f"{phase}_bgpnet_s"] * 1e3, row[f"{phase}_bird_s"] * 1e3
+                goal = f"<= {install['goal_ratio']}x" if phase == "install" and int(n) >= 10_000 else ""
+                rows.append(["route_install", f"{phase} {n} prefixes (median)", _fmt(ours, " ms"), _fmt(ref, " ms"),
+                             f"{row[f'{phase}_ratio']:.2f}x", goal])
+    apply = results.get("route_apply")
+    if apply:
+        for n, row in apply["routes"].items():
+            rows.append(["route_apply", f"kernel apply {n} routes vs ip -batch",
+                         _fmt(row["bgpnet"]["apply_s"] * 1e3, " ms"), _fmt(row["ip-batch"]["apply_s"] * 1e3, " ms"),
+                         f"{row['bgpnet']['apply_s'] / row['ip-batch']['apply_s']:.2f}x", ""])
+    footprint = results.get("footprint")
+    if footprint:
+        for run in footprint["runs"]:
+            rows.append(["footprint", f"RSS, {run['peers']} peers / {run['routes']} routes",
+                         _fmt(run["bgpnet"]["rss_mb"], " MB"), _fmt(run["bird"]["rss_mb"], " MB"),
+                         f"{run['bgpnet']['rss_mb'] / run['bird']['rss_mb']:.1f}x", f"<= {footprint['goal_mb']} MB"])
+            rows.append(["footprint", f"idle CPU, {run['peers']} peers", _fmt(run["bgpnet"]["idle_cpu_percent"], " %"),
+                         _fmt(run["bird"]["idle_cpu_percent"], " %"), "-", ""])
+    cni = results.get("cni_latency")
+    if cni:
+        ours, ref = cni["plugins"]["bgpnet-cni"], cni["plugins"]["ptp+host-local"]
+        for cmd in ("add", "del"):
+            rows.append(["cni_latency", f"{cmd.upper()} median", _fmt(ours[cmd]["median_ms"], " ms"),
+                         _fmt(ref[cmd]["median_ms"], " ms"), f"{cni['ratio'][f'{cmd}_median']:.2f}x",
+                         f"<= {cni['goal'][cmd]}x"])
+    return rows
+
+
+def other_rows(results: dict[str, dict]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    conv = results.get("convergence")
+    if conv:
+        for mode, r in conv["modes"].items():
+            rows.append(["convergence", f"{mode}, {r['nodes']} nodes: node join -> CIDR on all others",
+                         f"p50 {_fmt(r['join_s']['p50'] * 1e3, ' ms')}, p90 {_fmt(r['join_s']['p90'] * 1e3, ' ms')}"])
+            rows.append(["convergence", f"{mode}, {r['nodes']} nodes: agent SIGKILL -> withdrawn everywhere",
+                         f"p50 {_fmt(r['kill_s']['p50'] * 1e3, ' ms')}, p90 {_fmt(r['kill_s']['p90'] * 1e3, ' ms')}"])
+    scale = results.get("scale")
+    if scale:
+        lab = scale.get("lab")
+        if lab:
+            rows.append(["scale", f"ToR lab {lab['nodes']} nodes: full convergence",
+                         f"{lab['full_convergence_s']} s, {lab['cpu_s_until_converged']['bgpnet_all_nodes']} CPU s"])
+            memory = lab["memory_mb_per_node"]
+            rows.append(["scale", f"ToR lab {lab['nodes']} nodes: memory per node",
+                         f"RSS {memory['rss_mean']} MB, PSS {memory['pss_mean']} MB"])
+            rows.append(["scale", f"ToR lab {lab['nodes']} nodes: idle CPU, all nodes",
+                         f"{lab['idle_cpu_percent']['bgpnet_all_nodes']} % of one core"])
+        src = scale["node_source"]
+        rows.append(["scale", f"node source, {src['node_objects']} Node objects",
+                     f"sync {src['sync_s']} s, RSS {src['rss_after_sync_mb']:.0f} MB, watch event "
+                     f"{src['watch_event_s'] * 1e3:.1f} ms"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run that the scripts still work")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--output", type=Path, help="write the combined JSON document here")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else BENCHMARKS
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    results: dict[str, dict] = {}
+    failures: dict[str, str] = {}
+    durations: dict[str, float] = {}
+    for name in names:
+        result, durations[name], error = run_one(name, args.quick)
+        if result is None:
+            failures[name] = error or "no JSON result"
+        else:
+            results[name] = result
+    print("\n=== summary: bgpnet against its references (same run) ===")
+    print(format_table(["benchmark", "measure", "bgpnet", "reference", "ratio", "goal"], ratio_rows(results)), end="")
+    others = other_rows(results)
+    if others:
+        print()
+        print(format_table(["benchmark", "measure", "result"], others), end="")
+    document = {"quick": args.quick, "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                                                  "python": platform.python_version()},
+                "durations_s": {k: round(v, 1) for k, v in durations.items()}, "results": results,
+                "failures": failures}
+    if args.output:
+        args.output.write_text(json.dumps(document, indent=2) + "\n")
+    print("JSON:", json.dumps(document))
+    if failures:
+        print(f"FAILED: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The seams of the agent: what it needs from the node source, the speaker, the kernel and the route table.
+
+The agent is written against these protocols only, so unit tests drive it with small fakes and the real
+adapters (bgpnet.kube, bgpnet.speaker, bgpnet.routes) are plugged in by the CLI. The `Observable*` protocols
+are optional extras: an adapter that has them contributes its own figures to status and metrics; one that
+does not (a test fake) still drives the agent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Mapping
+from typing import Protocol, runtime_checkable
+
+from bgpnet.model import BgpPeer, IPAddress, IPNetwork, KernelRoute
+from bgpnet.speaker.sessions import SessionState
+
+
+class NodeSourcePort(Protocol):
+    def run(self, stop: threading.Event) -> None: ...
+
+
+class SpeakerPort(Protocol):
+    def start(self) -> None: ...
+    def set(self, peers: Collection[BgpPeer], announcements: Collection[IPNetwork]) -> None: ...
+    def stop(self) -> None: ...
+
+
+class NextHopPort(Protocol):
+    """Kernel lookups (bgpnet.routes.resolve.NextHopResolver): source addresses towards peers and gateways
+    for learned next hops that are not directly connected."""
+
+    def sources(self, peers: Collection[IPAddress]) -> Mapping[IPAddress, IPAddress]: ...
+    def resolve(self, routes: Mapping[IPNetwork, KernelRoute]) -> tuple[dict[IPNetwork, KernelRoute],
+                                                                         list[IPNetwork]]: ...
+    def invalidate(self) -> None: ...
+
+
+class RouteTablePort(Protocol):
+    def apply(self, desired: Collection[KernelRoute]) -> object: ...
+    def resync(self, desired: Collection[KernelRoute]) -> object: ...
+    def dump(self) -> Mapping[IPNetwork, KernelRoute]: ...
+    def close(self) -> None: ...
+
+
+# What the adapters can report for status and metrics. Optional: an adapter without them (a test fake) still
+# drives the agent; its part of the snapshot is then derived from what the agent itself saw.
+@runtime_checkable
+class ObservableSpeaker(Protocol):
+    restarts: int
+    bad_messages: int
+    command_errors: int
+
+    @property
+    def pid(self) -> int | None: ...
+    def sessions(self) -> Mapping[IPAddress, SessionState]: ...
+
+
+class NodeStatsView(Protocol):
+    events: Mapping[str, int]
+    relists: int
+    watches: int
+    api_errors: int
+    bad_nodes: Mapping[str, str]
+    api_reachable: bool
+    last_sync_time: float | None
+    nodes: int
+
+
+@runtime_checkable
+class ObservableNodeSource(Protocol):
+    @property
+    def stats(self) -> NodeStatsView: ...
+
+
+@runtime_checkable
+class ObservableRouteTable(Protocol):
+    def installed(self) -> Mapping[IPNetwork, KernelRoute]: ...

@@ -1,0 +1,87 @@
+"""Assemble the agent's `AgentSnapshot` (status, metrics, health) from what the agent and its adapters know.
+
+The agent copies its own state under its lock into `AgentView`; this module adds what the adapters report
+about themselves (ExaBGP's sessions, the node source's API statistics, IPAM usage on disk) outside that lock,
+so a slow status request never delays the reconcile loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bgpnet import __version__, cniconf, ipam_usage
+from bgpnet.agent_ports import ObservableNodeSource, ObservableSpeaker
+from bgpnet.model import BgpPeer, IPAddress, IPNetwork
+from bgpnet.snapshot import AgentSnapshot, KubeStatus, LoopStatus, PeerStatus, RouteSyncStatus, SpeakerStatus
+from bgpnet.speaker.sessions import ESTABLISHED, IDLE, SessionState
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """A consistent copy of the agent's own state, taken under its lock."""
+
+    node: str
+    started_at: float
+    pod_cidrs: tuple[IPNetwork, ...] | None  # None: our own Node is not known yet
+    peers: tuple[BgpPeer, ...]
+    announced: tuple[str, ...]
+    up: frozenset[IPAddress]
+    accepted: Mapping[IPAddress, int]
+    rejected: Counter[tuple[IPAddress, str]]
+    session_changes: Counter[tuple[IPAddress, str]]
+    routes: RouteSyncStatus
+    programmed: bool
+    startup_sync_pending: bool
+    reconciles: int
+    reconcile_failures: int
+    speaker_restarts: int
+    bad_speaker_messages: int
+    last_errors: tuple[str, ...]
+    loops: tuple[LoopStatus, ...]
+
+
+def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_dir: str) -> AgentSnapshot:
+    sessions: Mapping[IPAddress, SessionState] = {}
+    speaker_status = SpeakerStatus(restarts=view.speaker_restarts, bad_messages=view.bad_speaker_messages)
+    if isinstance(speaker, ObservableSpeaker):
+        sessions = speaker.sessions()
+        pid = speaker.pid
+        speaker_status = SpeakerStatus(running=pid is not None, pid=pid, restarts=view.speaker_restarts,
+                                       bad_messages=view.bad_speaker_messages,
+                                       command_errors=speaker.command_errors)
+    peer_statuses = []
+    for peer in view.peers:
+        ip = peer.address
+        session = sessions.get(ip) or SessionState(state=ESTABLISHED if ip in view.up else IDLE)
+        peer_statuses.append(PeerStatus(
+            address=str(ip), asn=peer.asn, description=peer.description, state=session.state,
+            since=session.since,
+            state_changes={state: view.session_changes[(ip, state)] for state in ("established", "down")},
+            updates_received=session.updates_received, prefixes_received=session.prefixes_received,
+            withdrawals_received=session.withdrawals_received, prefixes_accepted=view.accepted[ip],
+            prefixes_advertised=len(view.announced) if session.state == ESTABLISHED else 0,
+            rejected={reason: n for (p, reason), n in sorted(view.rejected.items()) if p == ip},
+            last_down_reason=session.last_down_reason))
+    ipam = ()
+    if view.pod_cidrs is not None:
+        store = Path(ipam_data_dir) / cniconf.NETWORK_NAME
+        ipam = ipam_usage.read_pools(store, view.pod_cidrs)
+    return AgentSnapshot(
+        node=view.node, version=__version__, taken_at=time.time(), started_at=view.started_at,
+        own_node_known=view.pod_cidrs is not None, routes_programmed=view.programmed,
+        startup_sync_pending=view.startup_sync_pending, announced=view.announced, peers=tuple(peer_statuses),
+        routes=view.routes, kube=kube_status(node_source), speaker=speaker_status, ipam=ipam, loops=view.loops,
+        reconciles=view.reconciles, reconcile_failures=view.reconcile_failures, last_errors=view.last_errors)
+
+
+def kube_status(node_source: object) -> KubeStatus:
+    if not isinstance(node_source, ObservableNodeSource):
+        return KubeStatus()
+    stats = node_source.stats
+    return KubeStatus(reachable=stats.api_reachable, nodes=stats.nodes, bad_nodes=len(stats.bad_nodes),
+                      events=dict(stats.events), relists=stats.relists, watches=stats.watches,
+                      api_errors=stats.api_errors, last_sync_time=stats.last_sync_time)

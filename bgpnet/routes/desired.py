@@ -1,0 +1,69 @@
+"""`DesiredRoutes`: the kernel routes the agent wants, maintained by changed prefixes.
+
+What the agent wants in the kernel is the RIB's best routes, plus stale routes kept over a restart, with next
+hops resolved through the kernel. Rebuilding that map on every reconcile is O(table): during a full-table
+transfer the reconcile loop wakes once per few UPDATEs, so a 50k-route table was rebuilt (copied, resolved,
+re-indexed, diffed) dozens of times — quadratic, and the agent's profile was mostly that. This view is rebuilt
+only when something global changed (see `Agent.reconcile`: first round, periodic resync, new peers or
+policies, a stale period, next-hop cache invalidated) and otherwise updated for exactly the prefixes the RIB
+reports as changed (`Rib.take_changes`); the route table then plans only those (`RouteTable.apply_changes`).
+
+Pure: the kernel lookups hide behind the `resolve` callable (the agent passes its NextHopResolver's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from bgpnet.model import IPNetwork, KernelRoute
+
+Resolve = Callable[[Mapping[IPNetwork, KernelRoute]], tuple[dict[IPNetwork, KernelRoute], list[IPNetwork]]]
+
+
+class DesiredRoutes:
+    def __init__(self) -> None:
+        self.routes: dict[IPNetwork, KernelRoute] = {}
+        # Prefixes left out because no next hop of theirs is reachable.
+        self.unresolved: set[IPNetwork] = set()
+
+    def rebuild(self, learned: Mapping[IPNetwork, KernelRoute], stale: Mapping[IPNetwork, KernelRoute],
+                resolve: Resolve | None) -> dict[IPNetwork, KernelRoute]:
+        """Compute the whole map again: learned routes win over stale ones for the same prefix."""
+        merged = dict(learned)
+        for prefix, route in stale.items():
+            merged.setdefault(prefix, route)
+        if resolve is None:
+            routes, unresolved = merged, []
+        else:
+            routes, unresolved = resolve(merged)
+        self.routes = routes
+        self.unresolved = set(unresolved)
+        return routes
+
+    def update(self, prefixes: Iterable[IPNetwork], learned: Mapping[IPNetwork, KernelRoute | None],
+               stale: Mapping[IPNetwork, KernelRoute], resolve: Resolve | None) -> set[IPNetwork]:
+        """Recompute the entries of `prefixes` only; returns them as a set (what the route table must plan).
+        `learned` needs to hold only those prefixes (None or absent: no learned route)."""
+        changed = set(prefixes)
+        subset: dict[IPNetwork, KernelRoute] = {}
+        for prefix in changed:
+            route = learned.get(prefix)
+            if route is None and stale:
+                route = stale.get(prefix)
+            if route is not None:
+                subset[prefix] = route
+        if resolve is None:
+            resolved, unresolved = subset, []
+        else:
+            resolved, unresolved = resolve(subset)
+        routes = self.routes
+        for prefix in changed:
+            route = resolved.get(prefix)
+            if route is None:
+                routes.pop(prefix, None)
+            else:
+                routes[prefix] = route
+        if self.unresolved or unresolved:
+            self.unresolved -= changed
+            self.unresolved.update(unresolved)
+        return changed

@@ -1,0 +1,141 @@
+"""Stale-route tracking for graceful restart, both roles (pure bookkeeping, no I/O).
+
+`StaleRoutes` is the *restarting* side: routes already in the kernel when the agent starts (left by its
+previous run), and routes learned before an ExaBGP restart, are kept until every peer has sent End-of-RIB or
+the start-up grace period ends; then whatever was not learned again is swept.
+
+`PeerHolds` is the *helper* side (RFC 4724 §4.2): when the session with a peer that advertised the graceful
+restart capability drops, that peer's routes stay in the RIB, marked stale, for the Restart Time it
+advertised. When it comes back, what it re-announces is fresh again; at its End-of-RIB (or when the time is
+up) the prefixes it did not re-announce are withdrawn. Which drops qualify is the agent's decision (see
+`qualifies_for_hold`); ExaBGP itself keeps nothing, so the whole helper role lives here and in the agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bgpnet.model import IPAddress, IPNetwork, KernelRoute
+
+
+@dataclass
+class StaleRoutes:
+    """Routes kept (not yet swept) while peers re-send their tables after a restart."""
+
+    routes: dict[IPNetwork, KernelRoute] = field(default_factory=dict)
+    awaiting_eor: set[IPAddress] = field(default_factory=set)
+    deadline: float = 0.0
+    # False until the peer set is known (the first Node list after a start): until then nobody has been
+    # asked for End-of-RIB, so an empty `awaiting_eor` does not yet mean "everyone has re-sent".
+    peers_known: bool = True
+
+    def active(self, now: float) -> bool:
+        waiting = bool(self.awaiting_eor) or not self.peers_known
+        return bool(self.routes) and waiting and now < self.deadline
+
+    def synced(self, now: float) -> bool:
+        """Every peer has re-sent its table since the start (or the grace period is over)."""
+        return (self.peers_known and not self.awaiting_eor) or now >= self.deadline
+
+    def forget_gateway(self, gateway: IPAddress) -> None:
+        """A peer went away for good: its stale paths are no longer a reason to keep forwarding."""
+        for prefix, route in list(self.routes.items()):
+            remaining = tuple(g for g in route.gateways if g != gateway)
+            if not remaining:
+                del self.routes[prefix]
+            elif remaining != route.gateways:
+                self.routes[prefix] = KernelRoute(prefix, remaining)
+
+
+def qualifies_for_hold(reason: str) -> bool:
+    """Whether a session that ended with ExaBGP's down `reason` is a restart worth helping.
+
+    RFC 4724: a TCP close (or reset) is how a restarting speaker disappears; a NOTIFICATION, sent or received,
+    ends graceful restart. ExaBGP 4.2 words it "peer reset, message [notification sent (4,0)] error[...]"
+    (our hold timer expired: the peer is silent, not restarting, so its routes go at once) or "peer reset,
+    message [notification received (6,2)] error[Cease / Administrative Shutdown]" (the peer shut the
+    session down on purpose); a plain close is "... [closing connection] error[the TCP connection was closed
+    by the remote end]" (its JSON turns the brackets into parentheses). bgpnet's own agent stops ExaBGP with
+    SIGKILL when graceful restart is on, so a rolling update shows up here as a plain close and is helped,
+    while a dead node (hold timer) is not."""
+    return "notification" not in reason
+
+
+# After a returned peer's End-of-RIB, stale routes go this much later, not at once. ExaBGP 4.2 sends End-of-RIB
+# as soon as its Adj-RIB-Out is empty when the session comes up; a freshly started ExaBGP whose session comes
+# up before the process API has re-announced its routes therefore sends End-of-RIB *before* them (observed:
+# the announcement a few milliseconds later). Sweeping at once would flap that route; what is re-announced
+# within the settle time stays. RFC 4724 leaves the helper's timing to the implementation.
+EOR_SETTLE_S = 2.0
+
+
+@dataclass
+class _Held:
+    unrefreshed: set[IPNetwork]
+    deadline: float
+    restart_time: float
+    back: bool = False  # the session is Established again (the peer is re-sending)
+    eor: bool = False  # End-of-RIB received: the hold ends at `deadline` (now + EOR_SETTLE_S)
+
+
+class PeerHolds:
+    """Peers whose routes are held stale while they restart."""
+
+    def __init__(self) -> None:
+        self._held: dict[IPAddress, _Held] = {}
+
+    def hold(self, peer: IPAddress, prefixes: Iterable[IPNetwork], now: float, restart_time: float) -> None:
+        """The session with `peer` dropped: keep `prefixes` (its routes) until `now + restart_time`. A peer
+        that drops again before it came back keeps its first deadline, so flapping cannot hold forever."""
+        current = self._held.get(peer)
+        if current is not None and not current.back:
+            current.unrefreshed |= set(prefixes)
+            return
+        self._held[peer] = _Held(set(prefixes), now + restart_time, restart_time)
+
+    def holding(self, peer: IPAddress) -> bool:
+        return peer in self._held
+
+    def session_up(self, peer: IPAddress, now: float) -> None:
+        """The peer is back: the restart timer stops and the peer gets one more restart time to re-send its
+        table and End-of-RIB (RFC 4724's selection deferral, with the peer's own figure as the bound)."""
+        held = self._held.get(peer)
+        if held is not None:
+            held.back = True
+            held.deadline = now + held.restart_time
+
+    def refreshed(self, peer: IPAddress, prefixes: Iterable[IPNetwork]) -> None:
+        """`peer` announced or withdrew these prefixes since it came back: they are no longer stale."""
+        held = self._held.get(peer)
+        if held is not None and held.back:
+            held.unrefreshed.difference_update(prefixes)
+
+    def end_of_rib(self, peer: IPAddress, now: float) -> None:
+        """End-of-RIB from a returned peer: its hold ends EOR_SETTLE_S from now (see there)."""
+        held = self._held.get(peer)
+        if held is not None and held.back and not held.eor:
+            held.eor = True
+            held.deadline = min(held.deadline, now + EOR_SETTLE_S)
+
+    def expired(self, now: float) -> dict[IPAddress, tuple[frozenset[IPNetwork], bool]]:
+        """Holds whose time is up, removed, each with the prefixes to withdraw and whether it ended with the
+        peer's End-of-RIB: a peer that never came back loses all it had, a returned one what it did not
+        re-send."""
+        done = {peer: (frozenset(h.unrefreshed), h.eor) for peer, h in self._held.items() if now >= h.deadline}
+        for peer in done:
+            del self._held[peer]
+        return done
+
+    def forget(self, peer: IPAddress) -> None:
+        """The peer is gone for good (Node deleted, peer removed, torn down): no hold."""
+        self._held.pop(peer, None)
+
+    def clear(self) -> None:
+        self._held.clear()
+
+    def next_deadline(self) -> float | None:
+        return min((h.deadline for h in self._held.values()), default=None)
+
+    def stale_count(self) -> int:
+        return sum(len(h.unrefreshed) for h in self._held.values())

@@ -1,0 +1,61 @@
+"""The benchmark suite still runs end to end: `bench/run_all.py --quick` (tiny sizes, ~1 min) as CI runs it.
+
+Asserts that every benchmark produced its result with sane content (routes really installed and withdrawn on
+both receivers, memory and CPU read from live processes, convergence observed in both modes), never how fast:
+timings on a shared CI machine are not test outcomes. Leaves no namespaces behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_PREFIXES = ("bgpri", "bgpcv", "bgpfp", "bgpsc", "bgpb", "cnib")
+
+
+def _bench_namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.split() and line.startswith(BENCH_PREFIXES)}
+
+
+def test_quick_suite_runs_every_benchmark_and_reports_results(tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("privileged test needs root (run the README's test command with sudo)")
+    before = _bench_namespaces()
+    output = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--output", str(output)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    document = json.loads(output.read_text())
+    assert document["failures"] == {}
+    results = document["results"]
+    assert set(results) == {"route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency"}
+
+    install = results["route_install"]["sizes"]["200"]
+    for key in ("install_bgpnet_s", "install_bird_s", "withdraw_bgpnet_s", "withdraw_bird_s"):
+        assert install[key] > 0
+    assert install["install_ratio"] == pytest.approx(install["install_bgpnet_s"] / install["install_bird_s"], rel=0.01)
+
+    for mode in ("mesh", "tor"):
+        conv = results["convergence"]["modes"][mode]
+        assert conv["repetitions"] == 1 and conv["join_s"]["p50"] > 0 and conv["kill_s"]["p50"] > 0
+
+    run = results["footprint"]["runs"][0]
+    assert set(run["bgpnet"]["rss_mb_by_process"]) == {"agent", "exabgp", "relay"}
+    assert run["bgpnet"]["rss_mb"] > run["bird"]["rss_mb"] > 0
+
+    scale = results["scale"]
+    assert scale["lab"]["full_convergence_s"] > 0 and scale["lab"]["memory_mb_per_node"]["pss_mean"] > 0
+    assert scale["node_source"]["nodes"] == scale["node_source"]["node_objects"]
+
+    assert results["cni_latency"]["rounds"] == 5
+    assert "summary: bgpnet against its references" in proc.stdout
+    assert _bench_namespaces() <= before
