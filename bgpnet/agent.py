@@ -135,8 +135,8 @@ class Agent:
                 for rejected in self.rib.reject_all(event.peer, event.announced, MAX_PREFIX):
                     self.counters.rejected[(rejected.peer, rejected.reason)] += 1
                 return
-            policy = self._intent.policy_for(event.peer) or import_policy(self.config,
-                                                                          self._nodes.get(self.node_name))
+            policy = self._intent.policy_for(event.peer) or import_policy(
+                self.config, self._nodes.get(self.node_name), self._nodes)
             for rejected in self.rib.update(event.peer, event.announced, event.withdrawn, policy):
                 self.counters.rejected[(rejected.peer, rejected.reason)] += 1
                 if rejected.reason != MAX_PREFIX:
@@ -197,7 +197,8 @@ class Agent:
 
     def _sweep_held(self, peer: IPAddress, prefixes: frozenset[IPNetwork], why: str) -> None:
         """A graceful restart hold ended: withdraw what the peer did not re-send (under the lock)."""
-        policy = self._intent.policy_for(peer) or import_policy(self.config, self._nodes.get(self.node_name))
+        policy = self._intent.policy_for(peer) or import_policy(self.config, self._nodes.get(self.node_name),
+                                                                self._nodes)
         self.rib.update(peer, (), prefixes, policy)
         log.info("graceful restart over, stale routes swept peer=%s why=%s count=%d", peer, why, len(prefixes))
 
@@ -408,7 +409,7 @@ class Agent:
 
     def _refilter(self, intent: SpeakerIntent, me: NodeInfo | None) -> None:
         """A peer's policy changed (its node's ASN or CIDRs, its import options): re-check what it sent."""
-        default = import_policy(self.config, me)
+        default = import_policy(self.config, me, self._nodes)
         for rejected in self.rib.refilter(lambda peer: intent.policy_for(peer) or default):
             self.counters.rejected[(rejected.peer, rejected.reason)] += 1
 

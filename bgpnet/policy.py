@@ -9,14 +9,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bgpnet.model import IPNetwork, LearnedRoute
+from bgpnet.model import IPAddress, IPNetwork, LearnedRoute
 
 OUTSIDE_CLUSTER = "outside-cluster-cidrs"
 OWN_CIDR = "own-pod-cidr"
 AS_PATH_LOOP = "as-path-loop"
 NEXT_HOP_FAMILY = "next-hop-family"
 MAX_PREFIX = "max-prefix"
-REASONS = (OUTSIDE_CLUSTER, OWN_CIDR, AS_PATH_LOOP, NEXT_HOP_FAMILY, MAX_PREFIX)
+WRONG_ORIGIN = "wrong-origin"
+REASONS = (OUTSIDE_CLUSTER, OWN_CIDR, AS_PATH_LOOP, NEXT_HOP_FAMILY, MAX_PREFIX, WRONG_ORIGIN)
+
+
+@dataclass(frozen=True)
+class NodeOrigin:
+    """Who may originate routes inside one other Node's pod CIDR: that Node's ASN (the last AS of an eBGP
+    path) and, over iBGP where the AS path is empty, the Node's own addresses as next hop."""
+
+    cidr: IPNetwork
+    asn: int
+    addresses: frozenset[IPAddress]
+
+
+@dataclass(frozen=True)
+class OriginTable:
+    """Every other Node's pod CIDRs with their origins, built once per Node list and shared by the policies
+    of all peers."""
+
+    origins: tuple[NodeOrigin, ...] = ()
+    # (version, prefix length) -> {network as int: NodeOrigin}: a route needs one dict lookup per distinct
+    # Node CIDR length (usually one) instead of a scan over every Node.
+    _index: dict[tuple[int, int], dict[int, NodeOrigin]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[int, int], dict[int, NodeOrigin]] = {}
+        for origin in self.origins:
+            cidr = origin.cidr
+            index.setdefault((cidr.version, cidr.prefixlen), {})[int(cidr.network_address)] = origin
+        object.__setattr__(self, "_index", index)
+
+    def __bool__(self) -> bool:
+        return bool(self.origins)
+
+    def allows(self, route: LearnedRoute, version: int, address: int, length: int) -> bool:
+        """A prefix inside another Node's pod CIDR (that CIDR or a more specific of it) must come from that
+        Node: over eBGP its AS path ends in the Node's ASN (a ToR or a spine in between adds its own ASNs in
+        front), over iBGP (empty path: mesh, or a route reflector, which keeps the originator's next hop) its
+        next hop is one of the Node's addresses. Anything else is a hijack of that Node's pods, whoever sends
+        it — BGP itself would happily prefer the more specific. Prefixes in no Node's CIDR are not checked."""
+        bits = 32 if version == 4 else 128
+        for (v, cidr_len), by_net in self._index.items():
+            if v != version or cidr_len > length:
+                continue
+            origin = by_net.get(address & (((1 << cidr_len) - 1) << (bits - cidr_len)))
+            if origin is None:
+                continue
+            if route.as_path:
+                return route.as_path[-1] == origin.asn
+            return route.next_hop in origin.addresses
+        return True
 
 
 @dataclass(frozen=True)
@@ -32,6 +82,8 @@ class ImportPolicy:
     max_prefixes: int = 0  # 0: no limit
     max_prefix_action: str = "warn"
     restart_after: float = 60.0  # seconds a torn-down session stays down
+    # Other Nodes' pod CIDRs and who may originate them (see OriginTable.allows).
+    origins: OriginTable = field(default_factory=OriginTable)
     # The CIDRs above as (version, network as int, netmask as int, prefix length): this check runs for every
     # prefix of a full-table transfer, and `subnet_of`/`overlaps` cost microseconds each in Python while two
     # integer masks give the same answer for aligned prefixes.
@@ -69,6 +121,8 @@ class ImportPolicy:
                 mask = o_mask if o_len <= length else int(prefix.netmask)
                 if address & mask == o_net & mask:
                     return OWN_CIDR
+        if self.origins and not self.origins.allows(route, version, address, length):
+            return WRONG_ORIGIN
         return self._loop_or_family(route)
 
     def _loop_or_family(self, route: LearnedRoute) -> str | None:

@@ -42,7 +42,7 @@ from bgpnet.config import (
     parse_peer,
 )
 from bgpnet.model import Announcement, BgpPeer, IPAddress, Md5Password, NodeInfo
-from bgpnet.policy import ImportPolicy
+from bgpnet.policy import ImportPolicy, NodeOrigin, OriginTable
 
 
 @dataclass(frozen=True)
@@ -201,15 +201,16 @@ def speaker_intent(config: AgentConfig, me: NodeInfo | None, nodes: Mapping[str,
     configured = configured_peers(config, me, sources=sources or {}, passwords=passwords or {},
                                   problems=problems)
     own = node_asn(config, me)
+    origins = origin_table(config, me, nodes)
     policies: dict[IPAddress, ImportPolicy] = {}
     peers: dict[IPAddress, BgpPeer] = {}
     # A configured peer wins over a mesh session to the same address (e.g. a node acting as a router).
     for peer in mesh_peers(config, me, nodes):
         peers[peer.address] = peer
-        policies[peer.address] = _policy(config, me, own, config.import_options)
+        policies[peer.address] = _policy(config, me, own, config.import_options, origins)
     for peer, options in configured:
         peers[peer.address] = peer
-        policies[peer.address] = _policy(config, me, peer.local_asn, options)
+        policies[peer.address] = _policy(config, me, peer.local_asn, options, origins)
     for address in disabled:
         peers.pop(address, None)
         policies.pop(address, None)
@@ -218,18 +219,28 @@ def speaker_intent(config: AgentConfig, me: NodeInfo | None, nodes: Mapping[str,
                          tuple(problems))
 
 
-def _policy(config: AgentConfig, me: NodeInfo, asn: int, options: ImportOptions) -> ImportPolicy:
+def origin_table(config: AgentConfig, me: NodeInfo, nodes: Mapping[str, NodeInfo]) -> OriginTable:
+    """Every other Node's pod CIDRs with the ASN and addresses allowed to originate them (hijack check)."""
+    return OriginTable(tuple(
+        NodeOrigin(cidr, node_asn(config, node), frozenset(node.internal_ips))
+        for node in nodes.values() if node.name != me.name for cidr in node.pod_cidrs))
+
+
+def _policy(config: AgentConfig, me: NodeInfo, asn: int, options: ImportOptions,
+            origins: OriginTable) -> ImportPolicy:
     return ImportPolicy(cluster_cidrs=config.cluster_cidrs, own_cidrs=me.pod_cidrs, own_asn=asn,
                         accept_default_route=options.accept_default_route, max_prefixes=options.max_prefixes,
-                        max_prefix_action=options.max_prefix_action, restart_after=options.restart_after)
+                        max_prefix_action=options.max_prefix_action, restart_after=options.restart_after,
+                        origins=origins)
 
 
-def import_policy(config: AgentConfig, me: NodeInfo | None) -> ImportPolicy:
+def import_policy(config: AgentConfig, me: NodeInfo | None,
+                  nodes: Mapping[str, NodeInfo] | None = None) -> ImportPolicy:
     """The default policy (mesh peers, and peers the intent does not know yet)."""
     own_asn = node_asn(config, me) if me else config.asn
     if me is None:
         return ImportPolicy(cluster_cidrs=config.cluster_cidrs, own_cidrs=(), own_asn=own_asn)
-    return _policy(config, me, own_asn, config.import_options)
+    return _policy(config, me, own_asn, config.import_options, origin_table(config, me, nodes or {}))
 
 
 def router_id(me: NodeInfo) -> ipaddress.IPv4Address:

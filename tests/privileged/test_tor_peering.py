@@ -252,8 +252,9 @@ def test_md5_wrong_password_no_session_right_password_up_and_never_logged(lab_gr
 
 def test_import_policy_only_allowed_routes_reach_the_kernel(lab_group, tmp_path):
     """The ToR sends a default route, another node's pod /32, another node's address /32, a /8 and node1's
-    own CIDR. node1 accepts the default (configured for that peer) and the pod /32; node2 does not take
-    the default (not configured); every refusal is logged with peer and reason."""
+    own CIDR. node1 accepts only the default (configured for that peer): the pod /32 lies inside node2's CIDR
+    but does not originate at node2's ASN, a hijack; node2 does not take the default (not configured); every
+    refusal is logged with peer and reason."""
     lab = TorLab(lab_group, tmp_path, BASE)
     tor = lab.add_router("tor", 1)
     statics = """
@@ -267,13 +268,17 @@ protocol static { ipv4; route 0.0.0.0/0 blackhole; route 10.244.2.7/32 blackhole
                           [{"address": "172.20.1.1", "asn": 65100, "importPolicy": {"acceptDefaultRoute": True}}])})
     n2 = lab.add_node(2, [tor], labels={"bgpnet.io/asn": "65002"},
                       annotations={"bgpnet.io/peers": json.dumps([{"address": "172.20.2.1", "asn": 65100}])})
-    wanted = {"0.0.0.0/0", "10.244.2.7/32", "10.244.2.0/24"}
+    wanted = {"0.0.0.0/0", "10.244.2.0/24"}
     wait_for(lambda: lab.check_agents() or set(n1.routes()) == wanted, 60, what="node1's allowed routes")
     log1 = lab.agent_log(n1)
     for prefix, reason in (("10.0.0.0/8", "outside-cluster-cidrs"), ("172.20.2.2/32", "outside-cluster-cidrs"),
-                           ("10.244.1.0/24", "own-pod-cidr")):
+                           ("10.244.1.0/24", "own-pod-cidr"), ("10.244.2.7/32", "wrong-origin")):
         assert f"peer=172.20.1.1 prefix={prefix} reason={reason}" in log1
-    wait_for(lambda: "10.244.1.0/24" in n2.routes(), 30, what="node2 learning node1")
+    # The ToR's own static 10.244.1.0/24 beats node1's BGP route inside BIRD (static preference 200 > BGP
+    # 100), so node2 is offered node1's CIDR originated by the ToR: a hijack, refused by the origin check.
+    wait_for(lambda: "peer=172.20.2.1 prefix=10.244.1.0/24 reason=wrong-origin" in lab.agent_log(n2), 30,
+             what="node2 refusing the ToR's copy of node1's CIDR")
+    assert "10.244.1.0/24" not in n2.routes()
     assert "0.0.0.0/0" not in n2.routes()
     assert "peer=172.20.2.1 prefix=0.0.0.0/0 reason=outside-cluster-cidrs" in lab.agent_log(n2)
     # node2's own CIDR covers the pod /32 the ToR sends: refused as overlapping its own range.

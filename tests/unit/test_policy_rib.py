@@ -6,7 +6,16 @@ from ipaddress import ip_network as N
 import pytest
 
 from bgpnet.model import KernelRoute, LearnedRoute
-from bgpnet.policy import AS_PATH_LOOP, NEXT_HOP_FAMILY, OUTSIDE_CLUSTER, OWN_CIDR, ImportPolicy
+from bgpnet.policy import (
+    AS_PATH_LOOP,
+    NEXT_HOP_FAMILY,
+    OUTSIDE_CLUSTER,
+    OWN_CIDR,
+    WRONG_ORIGIN,
+    ImportPolicy,
+    NodeOrigin,
+    OriginTable,
+)
 from bgpnet.rib import Rib, best_routes
 
 POLICY = ImportPolicy(cluster_cidrs=(N("10.244.0.0/16"), N("fd00:10:244::/48")),
@@ -84,3 +93,50 @@ def test_refilter_after_own_cidr_changes():
     rejected = rib.refilter(new_policy)
     assert [(r.prefix, r.reason) for r in rejected] == [(N("10.244.3.0/24"), OWN_CIDR)]
     assert list(rib.routes) == [N("10.244.2.0/24")]
+
+
+# --- origin check: a prefix inside another Node's pod CIDR must come from that Node -------------------------
+
+NODE2 = NodeOrigin(N("10.244.2.0/24"), 65002, frozenset({A("172.31.0.2"), A("fd00::2")}))
+NODE3 = NodeOrigin(N("fd00:10:244:3::/64"), 65003, frozenset({A("fd00::3")}))
+GUARDED = ImportPolicy(POLICY.cluster_cidrs, POLICY.own_cidrs, 65001, origins=OriginTable((NODE2, NODE3)))
+TOR = A("172.20.1.1")
+
+
+@pytest.mark.parametrize(("r", "reason"), [
+    # iBGP (mesh, or a route reflector keeping the originator's next hop): the next hop must be the Node.
+    (route("10.244.2.0/24", peer=A("172.31.0.2")), None),
+    (route("10.244.2.0/24", peer=A("172.31.0.9")), WRONG_ORIGIN),
+    (route("10.244.2.0/24", peer=TOR, nh="172.31.0.2"), None),
+    # eBGP: the AS path must end in the Node's ASN, whatever sits in front of it.
+    (route("10.244.2.0/24", peer=TOR, path=(65100, 65002)), None),
+    (route("10.244.2.0/24", peer=TOR, path=(65100, 65500, 65102, 65002)), None),
+    (route("10.244.2.0/24", peer=TOR, path=(65666,)), WRONG_ORIGIN),
+    (route("10.244.2.0/24", peer=TOR, path=(65002, 65666)), WRONG_ORIGIN),
+    # more specifics of a Node's CIDR are held to the same rule
+    (route("10.244.2.128/25", peer=TOR, path=(65666,)), WRONG_ORIGIN),
+    (route("10.244.2.7/32", peer=TOR, path=(65100,)), WRONG_ORIGIN),
+    (route("10.244.2.7/32", peer=TOR, path=(65100, 65002)), None),
+    # IPv6 Node CIDRs too
+    (route("fd00:10:244:3::/64", peer=A("fd00::3")), None),
+    (route("fd00:10:244:3::/64", peer=A("fd00::9")), WRONG_ORIGIN),
+    # in the cluster CIDRs but in no Node's CIDR: not checked
+    (route("10.244.9.0/24", peer=TOR, path=(65666,)), None),
+    # the cheaper checks still come first
+    (route("10.244.1.0/24", peer=TOR, path=(65666,)), OWN_CIDR),
+])
+def test_origin_check_refuses_hijacks_of_other_nodes_cidrs(r, reason):
+    assert GUARDED.reject_reason(r) == reason
+
+
+def test_origin_table_is_built_from_the_other_nodes():
+    from bgpnet.config import parse_config
+    from bgpnet.model import NodeInfo
+    from bgpnet.state import origin_table
+
+    cfg = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"]})
+    me = NodeInfo("n1", (A("172.31.0.1"),), (N("10.244.1.0/24"),))
+    n2 = NodeInfo("n2", (A("172.31.0.2"),), (N("10.244.2.0/24"),), labels=(("bgpnet.io/asn", "65002"),))
+    n3 = NodeInfo("n3", (A("172.31.0.3"),), ())
+    table = origin_table(cfg, me, {"n1": me, "n2": n2, "n3": n3})
+    assert table.origins == (NodeOrigin(N("10.244.2.0/24"), 65002, frozenset({A("172.31.0.2")})),)
