@@ -93,7 +93,7 @@ class PeerSpec:
 
 @dataclass(frozen=True)
 class GracefulRestart:
-    """BGP graceful restart (RFC 4724) in both roles; see bgpnet/helper_hold.py and docs/reliability.md.
+    """BGP graceful restart (RFC 4724) in both roles; see bgpnet/stale.py and the README's Reliability section.
 
     `restart_time` is advertised in our OPEN: how long peers keep our routes after our session drops without a
     NOTIFICATION. 30 s covers an agent restart in a DaemonSet rollout (seconds: the image is already on the
