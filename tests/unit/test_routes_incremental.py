@@ -205,7 +205,7 @@ def test_integer_policy_checks_agree_with_subnet_of_and_overlaps(prefix, cluster
 def test_route_get_request_and_reply_round_trip():
     import struct
 
-    from bgpnet.routes.messages import NLMSGHDR, RTATTR, RTMSG, RTM_NEWROUTE
+    from bgpnet.routes.messages import NLMSGHDR, RTATTR, RTM_NEWROUTE, RTMSG
     from bgpnet.routes.route_get import parse_route_get_reply, route_get_request
 
     request = route_get_request(7, A("10.1.2.3"))
