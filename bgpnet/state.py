@@ -94,8 +94,13 @@ def mesh_peers(config: AgentConfig, me: NodeInfo, nodes: Mapping[str, NodeInfo])
             mine, theirs = me.internal_ip(version), node.internal_ip(version)
             if mine is None or theirs is None or mine == theirs:
                 continue
+            # Only the node with the lower address connects; the other waits (passive). Two ExaBGPs that
+            # connect to each other at once hit a collision (RFC 4271 §6.8) that ExaBGP 4.2.25 mishandles
+            # ('NoneType' object has no attribute 'router_id' in Peer.handle_connection), leaving the
+            # session down for good. One initiator per pair means no collision.
             peers.add(BgpPeer(address=theirs, asn=asn, local_address=mine, local_asn=asn,
-                              hold_time=config.hold_time, description=node.name))
+                              hold_time=config.hold_time, description=node.name,
+                              passive=mine.packed > theirs.packed))
     return frozenset(peers)
 
 

@@ -9,7 +9,6 @@ node could not watch. Three nodes in full mesh, real agents, ExaBGP, kernel rout
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,8 +17,7 @@ import time
 import pytest
 
 from bgpnet.lab.cluster import STANDIN_MODULE, source_root
-from bgpnet.lab.netns import NetnsGroup
-from integration.cluster import Cluster, wait_for
+from integration.cluster import three_node_cluster, wait_for
 from tests.privileged.faults_support import Stream, agent_status
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -29,16 +27,8 @@ OUTAGE_S = 60
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        c = Cluster(group, tmp_path_factory.mktemp("api"))
-        for i in (1, 2, 3):
-            c.add_node(i)
+    with three_node_cluster(tmp_path_factory.mktemp("api")) as c:
         yield c
-    finally:
-        group.close()
 
 
 def routes(cluster) -> dict[str, dict[str, str]]:

@@ -6,14 +6,12 @@ module's tests run in order against one cluster. Each prints a `MEASURED` line: 
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
 import pytest
 
-from bgpnet.lab.netns import NetnsGroup
-from integration.cluster import Cluster, wait_for
+from integration.cluster import three_node_cluster, wait_for
 from tests.privileged.faults_support import Stream, agent_status, restart_agent
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -23,17 +21,9 @@ RESTART_TIME = 6
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        c = Cluster(group, tmp_path_factory.mktemp("gr"),
-                    extra_config={"gracefulRestart": {"restartTime": RESTART_TIME}})
-        for i in (1, 2, 3):
-            c.add_node(i)
+    with three_node_cluster(tmp_path_factory.mktemp("gr"),
+                            extra_config={"gracefulRestart": {"restartTime": RESTART_TIME}}) as c:
         yield c
-    finally:
-        group.close()
 
 
 def others_have(cluster, node) -> bool:

@@ -6,15 +6,13 @@ starts from the state the previous one left, exactly as an operator would see it
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 
-from bgpnet.lab.netns import NetnsGroup
-from integration.cluster import Cluster, wait_for
+from integration.cluster import Cluster, three_node_cluster, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 RESTART_TIME = 5
@@ -22,18 +20,10 @@ RESTART_TIME = 5
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        # A short graceful-restart time keeps the SIGKILL test quick; the default (30 s) is the same code path.
-        c = Cluster(group, tmp_path_factory.mktemp("mesh"),
-                    extra_config={"gracefulRestart": {"enabled": True, "restartTime": RESTART_TIME}})
-        for i in (1, 2, 3):
-            c.add_node(i)
+    # A short graceful-restart time keeps the SIGKILL test quick; the default (30 s) is the same code path.
+    with three_node_cluster(tmp_path_factory.mktemp("mesh"),
+                            extra_config={"gracefulRestart": {"enabled": True, "restartTime": RESTART_TIME}}) as c:
         yield c
-    finally:
-        group.close()
 
 
 def expected_routes(cluster: Cluster, node) -> set[str]:

@@ -21,8 +21,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bgpnet.lab.netns import NetnsGroup, entered
-from integration.cluster import VENV_BIN, Cluster, wait_for
+from bgpnet.lab.netns import entered
+from integration.cluster import VENV_BIN, Cluster, three_node_cluster, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -31,16 +31,8 @@ PORT = 9179
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        c = Cluster(group, tmp_path_factory.mktemp("obs"))
-        for i in (1, 2, 3):
-            c.add_node(i)
+    with three_node_cluster(tmp_path_factory.mktemp("obs")) as c:
         yield c
-    finally:
-        group.close()
 
 
 def http_get(ns, path: str, port: int = PORT, host: str = "127.0.0.1") -> tuple[int, str]:

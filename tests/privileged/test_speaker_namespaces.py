@@ -97,7 +97,9 @@ def node_ip(i: int) -> ipaddress.IPv4Address:
 
 
 def mesh_peer(me: int, other: int) -> BgpPeer:
-    return BgpPeer(node_ip(other), ASN, node_ip(me), ASN, hold_time=9)
+    # As bgpnet.state.mesh_peers does: only the lower address connects, so two ExaBGPs never collide.
+    return BgpPeer(node_ip(other), ASN, node_ip(me), ASN, hold_time=9,
+                   passive=node_ip(me).packed > node_ip(other).packed)
 
 
 def start_speaker(ns, run_dir: Path, me: int, peers: list[BgpPeer], announcements: list[str]

@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import kubernetes
 
+from bgpnet.lab.cluster import wait_for
 from bgpnet.lab.netns import Netns, NetnsGroup, entered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,16 +36,6 @@ API_IP = "172.30.255.254"
 CLUSTER_CIDRS = ["10.244.0.0/16", "fd10:244::/48"]
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.05,
-             what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def link_addresses(node: int, slot: int) -> tuple[str, str, str, str]:

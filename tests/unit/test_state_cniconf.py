@@ -27,6 +27,13 @@ def test_mesh_peers_every_other_node_per_shared_family():
     }
 
 
+def test_only_the_lower_address_of_a_mesh_pair_connects():
+    n1, n2 = node("n1", "172.31.0.1", "fd00::1"), node("n2", "172.31.0.2", "fd00::2")
+    nodes = {"n1": n1, "n2": n2}
+    assert {p.passive for p in mesh_peers(CFG, n1, nodes)} == {False}
+    assert {p.passive for p in mesh_peers(CFG, n2, nodes)} == {True}
+
+
 def test_mesh_off_means_no_peers():
     cfg = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"], "nodeToNodeMesh": False})
     me = node("n1", "172.31.0.1")
