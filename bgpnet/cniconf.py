@@ -8,11 +8,10 @@ renamed over the old one: a reader sees the old or the new config, never a mix.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bgpnet.atomic_file import write_atomically
 from bgpnet.config import CniSettings
 from bgpnet.model import IPNetwork
 
@@ -31,34 +30,6 @@ def render_conflist(pod_cidrs: Sequence[IPNetwork], settings: CniSettings) -> st
         plugin["logFile"] = settings.log_file
     doc = {"cniVersion": "1.0.0", "name": NETWORK_NAME, "plugins": [plugin]}
     return json.dumps(doc, indent=2) + "\n"
-
-
-def write_atomically(path: Path, content: str) -> bool:
-    """Replace `path` with `content` unless it already holds exactly that; returns whether it wrote."""
-    try:
-        if path.read_text() == content:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    # The rename is durable only once the directory entry is: fsync the directory too.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return True
 
 
 def write_conflist(conf_dir: Path, pod_cidrs: Sequence[IPNetwork], settings: CniSettings) -> bool:

@@ -9,8 +9,9 @@ routes after a restart and how it guarantees never to touch anyone else's. Regis
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from bgpnet.atomic_file import write_atomically
 
 RTPROT_BGPNET = 179
 PROTOCOL_NAME = "bgpnet"
@@ -22,21 +23,4 @@ def register_protocol_name(path: str | os.PathLike[str] = RT_PROTOS_FILE, *, num
     """Write "<number> <name>" to an iproute2 rt_protos.d file; True when the file changed.
 
     Idempotent, and atomic (temp file + rename) so a concurrent `ip` never reads half a line."""
-    target = Path(path)
-    line = f"{number} {name}\n"
-    try:
-        if target.read_text() == line:
-            return False
-    except FileNotFoundError:
-        pass
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(line)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return True
+    return write_atomically(Path(path), f"{number} {name}\n")

@@ -18,7 +18,6 @@ route refresh negotiated resets its session (upstream issues #708/#1237), so the
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from bgpnet.atomic_file import write_atomically
 from bgpnet.model import Announcement, BgpPeer, IPAddress, IPNetwork
 from bgpnet.speaker import api_channel, exabgp_process
 from bgpnet.speaker.commands import announce, as_announcements, desired_per_peer, diff_commands, validate_peers
@@ -149,23 +149,9 @@ class Speaker:
     def _write_config(self, peers: frozenset[BgpPeer]) -> None:
         text = render_config(self._router_id, peers, exabgp_process.relay_argv(self._files),
                              self._graceful_restart)
-        self._files.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._files.config.with_suffix(".conf.tmp")
-        # The file may hold MD5 keys: readable by root only, from its creation on.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            # Data on disk before the rename: after a crash the name points at a whole file, never an empty one.
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        # rename(2) is atomic: ExaBGP reading on SIGUSR1 sees the old or the new file, never half of one.
-        os.replace(tmp, self._files.config)
-        dir_fd = os.open(self._files.run_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself survives a power loss only once the directory is synced
-        finally:
-            os.close(dir_fd)
+        # The file may hold MD5 keys: readable by root only. Atomic: ExaBGP reading on SIGUSR1 sees the old or
+        # the new file, never half of one.
+        write_atomically(self._files.config, text, mode=0o600)
         self._config_peers = peers
 
     def _change_peers(self, peers: frozenset[BgpPeer]) -> None:
