@@ -17,8 +17,7 @@ import os
 import re
 import socket
 import statistics
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 _PREFIXES = re.compile(rb"Prefixes:\s+(\d+)")
 
@@ -101,17 +100,6 @@ class BirdControl:
     def close(self) -> None:
         self._file.close()
         self._sock.close()
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

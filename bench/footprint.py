@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import TICKS_PER_S, FibCounter, cpu_ticks, emit_json, format_table, rss_kib, wait_until
+from benchlib import TICKS_PER_S, FibCounter, cpu_ticks, emit_json, format_table, rss_kib
 from route_install import BirdRouter, feed_prefixes
 
-from bgpnet.lab.cluster import Cluster
+from bgpnet.lab.cluster import Cluster, wait_for
 from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.processes import descendants
 
@@ -109,7 +109,7 @@ def measure(peers: int, routes: int, window: float, workdir: Path) -> dict:
         time.sleep(3.0)  # let start-up work (first resync, ExaBGP's helper start) finish before sampling
         bgpnet_pids = [agent.pid, *descendants(agent.pid)]
         bird_pid = routers["bird"].proc.pid
-        wait_until(lambda: len(bgpnet_pids) >= 3, 5, "agent, ExaBGP and relay")
+        wait_for(lambda: len(bgpnet_pids) >= 3, 5, what="agent, ExaBGP and relay")
         before = {pid: cpu_ticks(pid) for pid in [*bgpnet_pids, bird_pid]}
         time.sleep(window)
         after = {pid: cpu_ticks(pid) for pid in [*bgpnet_pids, bird_pid]}

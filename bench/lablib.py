@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlib import FibCounter, wait_until
+from benchlib import FibCounter
 
 from bgpnet.lab.bird import render_bird_config
-from bgpnet.lab.cluster import Cluster, ClusterNode, executable
+from bgpnet.lab.cluster import Cluster, ClusterNode, executable, wait_for
 from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.topology import LabPlan, plan_lab, tor_peer_config
 
@@ -99,4 +99,4 @@ def start_agent(cluster: Cluster, node: ClusterNode, level: str = "info") -> sub
 
 
 def wait_agent_gone(node: ClusterNode, timeout: float = 20) -> None:
-    wait_until(lambda: node.agent is None or node.agent.poll() is not None, timeout, f"{node.name}'s agent")
+    wait_for(lambda: node.agent is None or node.agent.poll() is not None, timeout, what=f"{node.name}'s agent")

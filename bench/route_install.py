@@ -36,9 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import BirdControl, FibCounter, emit_json, format_table, median, ratio, wait_until
+from benchlib import BirdControl, FibCounter, emit_json, format_table, median, ratio
 
-from bgpnet.lab.cluster import Cluster, executable
+from bgpnet.lab.cluster import Cluster, executable, wait_for
 from bgpnet.lab.netns import NetnsGroup
 
 INJECTOR_IP, INJECTOR_ASN = "172.31.0.2", 65000
@@ -117,7 +117,7 @@ class Bench:
         self.ctl = BirdControl(str(self.injector.socket))
         self.fib_bgpnet = FibCounter(self.node.ns.path)
         self.fib_bird = FibCounter(self.birdnode.ns.path)
-        wait_until(self._sessions_up, 60, "both injector sessions to be established")
+        wait_for(self._sessions_up, 60, what="both injector sessions to be established")
         time.sleep(0.5)  # let ExaBGP's helper and the agent's first reconcile settle
 
     def _router(self, group: NetnsGroup, short: str, ip: str, segment) -> BirdRouter:
@@ -214,7 +214,7 @@ class BirdRouter:
             self.proc = self.ns.spawn(["bird", "-f", "-c", str(conf), "-s", str(self.socket),
                                        "-P", str(self.workdir / "bird.pid")],
                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_until(self.socket.exists, 30, f"BIRD control socket {self.socket}")
+        wait_for(self.socket.exists, 30, what=f"BIRD control socket {self.socket}")
 
 
 class Profiler:

@@ -10,7 +10,7 @@ import pytest
 
 from bgpnet.kube.client import load_api_client
 from bgpnet.kube.node_source import NodeSource, _Backoff
-from integration.kube_api import KubeApiStandIn, make_node
+from integration.kube_api import make_node
 
 DEADLINE = 20.0  # generous: polls end as soon as the condition holds
 
@@ -28,13 +28,6 @@ def node(name, n, **kw):
     return make_node(name, [f"10.0.0.{n}"], [f"10.244.{n}.0/24"], **kw)
 
 
-@pytest.fixture
-def standin():
-    s = KubeApiStandIn(bookmark_interval=0.2, bookmark_before_timeout=0.1).start()
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 class Running:

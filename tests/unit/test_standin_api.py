@@ -10,16 +10,7 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from integration.kube_api import KubeApiStandIn, make_node
-
-
-@pytest.fixture
-def standin():
-    s = KubeApiStandIn(bookmark_interval=0.2, bookmark_before_timeout=0.1).start()
-    try:
-        yield s
-    finally:
-        s.stop()
+from integration.kube_api import make_node
 
 
 @pytest.fixture
