@@ -1,4 +1,4 @@
-"""Footprint per node: resident memory and idle CPU of bgpnet (agent + ExaBGP + relay) beside BIRD2 doing the
+"""Footprint per node: resident memory and idle CPU of bgpnet (agent + ExaBGP + its API helper) beside BIRD2 doing the
 same job in the same run — P BGP peers (10 and 100) sending 1,000 routes in all, installed in the kernel.
 
     sudo .venv/bin/python bench/footprint.py              # 10 and 100 peers, 1,000 routes, 10 s idle window
@@ -33,6 +33,13 @@ from bgpnet.lab.processes import descendants
 BIRDNODE_IP, BIRDNODE_ASN = "172.31.0.3", 64513
 FARM_ASN = 65000
 GOAL_MB = 70
+
+
+def parent_pid(pid: int) -> int:
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def farm_address(i: int) -> str:
@@ -109,7 +116,7 @@ def measure(peers: int, routes: int, window: float, workdir: Path) -> dict:
         time.sleep(3.0)  # let start-up work (first resync, ExaBGP's helper start) finish before sampling
         bgpnet_pids = [agent.pid, *descendants(agent.pid)]
         bird_pid = routers["bird"].proc.pid
-        wait_for(lambda: len(bgpnet_pids) >= 3, 5, what="agent, ExaBGP and relay")
+        wait_for(lambda: len(bgpnet_pids) >= 3, 5, what="agent, ExaBGP and its API helper")
         before = {pid: cpu_ticks(pid) for pid in [*bgpnet_pids, bird_pid]}
         time.sleep(window)
         after = {pid: cpu_ticks(pid) for pid in [*bgpnet_pids, bird_pid]}
@@ -122,7 +129,9 @@ def measure(peers: int, routes: int, window: float, workdir: Path) -> dict:
 
     names = {agent.pid: "agent"}
     for pid in bgpnet_pids[1:]:
-        names[pid] = "relay" if rss[pid] < 15_000 else "exabgp"
+        # The agent's child is ExaBGP; ExaBGP's child is its API helper (the relay, `cat` once it handed over
+        # ExaBGP's pipes).
+        names[pid] = "exabgp" if parent_pid(pid) == agent.pid else "api-helper"
     return {
         "peers": peers, "routes": routes, "idle_window_s": window,
         "bgpnet": {"rss_mb": round(sum(rss[p] for p in bgpnet_pids) / 1024, 1),

@@ -36,10 +36,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import BirdControl, FibCounter, emit_json, format_table, median, ratio
+from benchlib import BirdControl, FibCounter, cpu_ns, emit_json, format_table, median, ratio
 
 from bgpnet.lab.cluster import Cluster, executable, wait_for
 from bgpnet.lab.netns import NetnsGroup
+from bgpnet.lab.processes import descendants
 
 INJECTOR_IP, INJECTOR_ASN = "172.31.0.2", 65000
 BIRDNODE_IP, BIRDNODE_ASN = "172.31.0.3", 64513
@@ -181,12 +182,19 @@ class Bench:
 
     def feed(self, n: int) -> dict[str, float]:
         base = self.counts()
+        bgpnet_pids = [self.agent.pid, *descendants(self.agent.pid)]  # agent, ExaBGP, its API helper
+        bird_pids = [self.birdnode.proc.pid] if self.birdnode.proc else []
+        cpu_before = cpu_ns(bgpnet_pids), cpu_ns(bird_pids)
         add_bgpnet, add_bird = self._race(f"enable feed{n}", (base[0] + n, base[1] + n))
         self._settle()
+        cpu_after = cpu_ns(bgpnet_pids), cpu_ns(bird_pids)
         del_bgpnet, del_bird = self._race(f"disable feed{n}", base)
         self._settle()
+        # CPU spent by each receiver on the announcement (race + settle window; both are idle otherwise).
         return {"install_bgpnet_s": add_bgpnet, "install_bird_s": add_bird,
-                "withdraw_bgpnet_s": del_bgpnet, "withdraw_bird_s": del_bird}
+                "withdraw_bgpnet_s": del_bgpnet, "withdraw_bird_s": del_bird,
+                "install_cpu_bgpnet_s": (cpu_after[0] - cpu_before[0]) / 1e9,
+                "install_cpu_bird_s": (cpu_after[1] - cpu_before[1]) / 1e9}
 
     def _settle(self) -> None:
         # The next phase starts only when the receivers are idle again (ExaBGP may still be emitting EoR
@@ -261,6 +269,8 @@ def summarize(runs: dict[int, list[dict[str, float]]]) -> dict:
         row = {key: round(median(s[key] for s in samples), 4) for key in samples[0]}
         row["install_ratio"] = ratio(row["install_bgpnet_s"], row["install_bird_s"])
         row["withdraw_ratio"] = ratio(row["withdraw_bgpnet_s"], row["withdraw_bird_s"])
+        if "install_cpu_bgpnet_s" in row:
+            row["install_cpu_ratio"] = ratio(row["install_cpu_bgpnet_s"], row["install_cpu_bird_s"])
         row["install_ratio_median_of_runs"] = round(median(s["install_bgpnet_s"] / s["install_bird_s"]
                                                            for s in samples), 3)
         row["withdraw_ratio_median_of_runs"] = round(median(s["withdraw_bgpnet_s"] / s["withdraw_bird_s"]
@@ -278,9 +288,12 @@ def render(summary: dict) -> str:
     rows = []
     for n, row in summary.items():
         rows.append([n, row["install_bgpnet_s"] * 1e3, row["install_bird_s"] * 1e3, f"{row['install_ratio']}x",
-                     row["withdraw_bgpnet_s"] * 1e3, row["withdraw_bird_s"] * 1e3, f"{row['withdraw_ratio']}x"])
+                     row["withdraw_bgpnet_s"] * 1e3, row["withdraw_bird_s"] * 1e3, f"{row['withdraw_ratio']}x",
+                     row.get("install_cpu_bgpnet_s", float("nan")) * 1e3,
+                     row.get("install_cpu_bird_s", float("nan")) * 1e3, f"{row.get('install_cpu_ratio')}x"])
     return format_table(["prefixes", "install bgpnet ms", "install BIRD ms", "ratio", "withdraw bgpnet ms",
-                         "withdraw BIRD ms", "ratio"], rows)
+                         "withdraw BIRD ms", "ratio", "install CPU bgpnet ms", "install CPU BIRD ms", "ratio"],
+                        rows)
 
 
 def main(argv: list[str] | None = None) -> int:

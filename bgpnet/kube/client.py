@@ -6,18 +6,22 @@ out-of-cluster runs. Each call builds its own `Configuration`, so nothing global
 
 from __future__ import annotations
 
-import kubernetes.client
-import kubernetes.config
-from kubernetes.config.config_exception import ConfigException
+from bgpnet.kube.lean_import import (
+    ApiClient,
+    ConfigException,
+    Configuration,
+    load_incluster_config,
+    load_kube_config,
+)
 
 
-def load_api_client(kubeconfig: str | None) -> kubernetes.client.ApiClient:
-    configuration = kubernetes.client.Configuration()
+def load_api_client(kubeconfig: str | None) -> ApiClient:
+    configuration = Configuration()
     if kubeconfig:
-        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
         try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            load_incluster_config(client_configuration=configuration)
         except ConfigException:
-            kubernetes.config.load_kube_config(client_configuration=configuration)
-    return kubernetes.client.ApiClient(configuration)
+            load_kube_config(client_configuration=configuration)
+    return ApiClient(configuration)

@@ -33,10 +33,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import kubernetes.client
 import urllib3
-from kubernetes.client.exceptions import ApiException
 
+from bgpnet.kube.core_v1 import CoreV1Subset
+from bgpnet.kube.lean_import import ApiClient, ApiException
 from bgpnet.kube.node_parse import BadNode, parse_node
 from bgpnet.model import NodeInfo
 
@@ -86,7 +86,7 @@ class _Backoff:
 class NodeSource:
     def __init__(
         self,
-        api_client: kubernetes.client.ApiClient,
+        api_client: ApiClient,
         on_change: Callable[[Mapping[str, NodeInfo]], None],
         *,
         resync_period: float = 300,
@@ -95,7 +95,7 @@ class NodeSource:
         backoff_initial: float = 0.5,
         request_timeout: float = 60.0,
     ) -> None:
-        self._api = kubernetes.client.CoreV1Api(api_client)
+        self._api = CoreV1Subset(api_client)
         self._on_change = on_change
         self._resync_period = resync_period
         self._watch_timeout = watch_timeout
@@ -180,7 +180,7 @@ class NodeSource:
                 stop.wait(delay)
 
     def _relist(self) -> None:
-        response = self._api.list_node(_preload_content=False, _request_timeout=self._request_timeout)
+        response = self._api.list_node(_request_timeout=self._request_timeout)
         try:
             body = json.loads(response.data)
         finally:
@@ -214,7 +214,6 @@ class NodeSource:
             resource_version=self._rv,
             allow_watch_bookmarks=True,
             timeout_seconds=timeout,
-            _preload_content=False,
             # Connect quickly or fail; the read may legitimately idle for the whole watch.
             _request_timeout=(min(10.0, self._request_timeout), timeout + 30),
         )

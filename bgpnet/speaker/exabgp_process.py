@@ -26,13 +26,14 @@ RELAY = Path(__file__).with_name("relay.py")
 
 
 def default_exabgp_argv() -> list[str]:
-    """ExaBGP from the interpreter's own environment (the pinned 4.2.25)."""
-    script = Path(sys.executable).parent / "exabgp"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "exabgp"]
+    """ExaBGP from the interpreter's own environment (the pinned 4.2.25), through bgpnet's launcher, which
+    removes two per-prefix costs ExaBGP's configuration cannot turn off (see exabgp_main)."""
+    return [sys.executable, "-m", "bgpnet.speaker.exabgp_main"]
 
 
 def relay_argv(files: RunFiles) -> list[str]:
-    # -S skips site-packages: the relay needs only the standard library and starts in a few milliseconds.
+    # -S skips site-packages: the relay needs only the standard library and starts in a few milliseconds;
+    # it hands ExaBGP's pipes to the speaker and then execs a ~1 MB waiter (see relay.py).
     return [sys.executable, "-S", str(RELAY), str(files.socket)]
 
 
@@ -85,7 +86,7 @@ def terminate(proc: subprocess.Popen, timeout: float = 10) -> int:
 
 def kill(proc: subprocess.Popen, timeout: float = 10) -> int:
     """SIGKILL and reap: ExaBGP sends nothing, the kernel closes its TCP connections (see Speaker.stop). Its
-    API helper (the relay) sees EOF on stdin and exits by itself."""
+    API helper (the relay's waiter) dies with it (PR_SET_PDEATHSIG) and on EOF from the speaker's socket."""
     signal_process(proc, signal.SIGKILL)
     return proc.wait(timeout=timeout)
 

@@ -2,7 +2,8 @@
 
 Threads and what they own:
 - supervisor: writes the config, spawns ExaBGP, waits for it, restarts it with backoff when it dies;
-- reader: accepts the relay's connection and turns every line into events (the only caller of `on_event`
+- reader: accepts the relay's connection, reads ExaBGP's output pipe it hands over (see api_channel) and
+  turns every line into events (the only caller of `on_event`
   besides the supervisor, and both go through one lock, so the callback is never re-entered);
 - writer (per connection, see api_channel): sends queued commands.
 
@@ -204,8 +205,8 @@ class Speaker:
                 return
             log.warning("ExaBGP pid %d exited with %s; last log lines:\n%s", proc.pid, code,
                         exabgp_process.log_tail(self._files))
-            # Its relay sees EOF on stdin and closes the socket; wait for the reader to drain every line the
-            # dead ExaBGP wrote, so nothing stale is delivered after the events below.
+            # The reader sees EOF on ExaBGP's output pipe; wait for it to drain every line the dead ExaBGP
+            # wrote, so nothing stale is delivered after the events below.
             if not self._connection_done.wait(timeout=5):
                 with self._lock:
                     if self._conn is not None:

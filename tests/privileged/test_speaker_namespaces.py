@@ -207,6 +207,51 @@ def test_killed_exabgp_is_restarted_and_routes_are_relearned(two_nodes):
                what="node 1 relearning node 2's prefix")
     assert s1.sessions()[node_ip(2)].established_count == 2
 
+def helper_of(exabgp_pid: int) -> int:
+    """The API helper ExaBGP spawned, once it handed its pipes over and became the `cat` waiter."""
+    def waiter() -> int | None:
+        try:
+            children = Path(f"/proc/{exabgp_pid}/task/{exabgp_pid}/children").read_text().split()
+            return next((int(c) for c in children if os.readlink(f"/proc/{c}/exe").endswith("/cat")), None)
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+    found: list[int] = []
+    wait_until(lambda: found.append(waiter()) or found[-1], what=f"the API helper of ExaBGP {exabgp_pid}")
+    return found[-1]
+
+
+def gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status  # exited; only its reaping (by init) is left
+
+
+def test_dead_api_helper_restarts_exabgp_and_no_descriptor_leaks(two_nodes):
+    (_, s1, e1), (_, s2, e2), _ = two_nodes
+    wait_until(lambda: e2.received("10.244.1.0/24") and e1.received("10.244.2.0/24"), what="initial routes")
+    fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731 (this process is both speakers' agent)
+    baseline = fds()
+
+    # The helper dies while ExaBGP lives: the speaker sees EOF on the helper's socket and restarts ExaBGP.
+    old_pid = s2.pid
+    os.kill(helper_of(old_pid), signal.SIGKILL)
+    wait_until(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP after its helper died")
+    wait_until(lambda: s2.sessions()[node_ip(1)].established_count == 2, what="the session back up")
+    # ExaBGP dies: its waiting helper goes with it.
+    old_pid = s2.pid
+    helper = helper_of(old_pid)
+    os.kill(old_pid, signal.SIGKILL)
+    wait_until(lambda: gone(helper), what="the helper to die with its ExaBGP")
+    wait_until(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP after the old one died")
+    wait_until(lambda: s2.sessions()[node_ip(1)].established_count == 3, what="the session back up")
+    wait_until(lambda: fds() == baseline, what=f"{baseline} descriptors in the agent (has {fds()})")
+    # Stopping the speaker kills ExaBGP and leaves no helper behind.
+    helper = helper_of(s2.pid)
+    s2.stop()
+    wait_until(lambda: gone(helper), what="the helper to end with the speaker")
+
 # ---------------------------------------------------------------- BIRD2 as ToR
 
 

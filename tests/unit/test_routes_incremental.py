@@ -21,7 +21,7 @@ from bgpnet.routes import RouteTable
 from bgpnet.routes.desired import DesiredRoutes
 from bgpnet.routes.plan import plan_changes, plan_prefixes
 from bgpnet.routes.resolve import NextHopResolver, RouteAnswer
-from bgpnet.speaker.parser import _address, _v4_network
+from bgpnet.speaker.interning import address, address_from_wire, network_from_wire
 
 POLICY = ImportPolicy(cluster_cidrs=(N("10.0.0.0/8"),), own_cidrs=(N("10.244.1.0/24"),), own_asn=64512)
 P1, P2 = A("172.31.0.2"), A("172.31.0.3")
@@ -164,16 +164,31 @@ def test_resolution_looks_each_next_hop_set_up_once_and_keeps_unchanged_route_ob
 
 # --- fast paths agree with the stdlib -------------------------------------------------------------------------
 def test_hashed_prefix_is_interchangeable_with_a_plain_ipv4network():
-    fast, plain = _v4_network("10.1.2.0/24"), N("10.1.2.0/24")
+    fast, plain = network_from_wire(4, bytes([24, 10, 1, 2])), N("10.1.2.0/24")
+    assert network_from_wire(4, bytes([24, 10, 1, 2])) is fast  # interned: one object per prefix
     assert fast == plain and hash(fast) == hash(plain) and {plain: 1}[fast] == 1
     assert repr(fast) == repr(plain) and str(fast) == "10.1.2.0/24"
     assert pickle.loads(pickle.dumps(fast)) == plain
     assert fast.supernet() == N("10.1.2.0/23") and list(fast.subnets())[0] == N("10.1.2.0/25")
     assert KernelRoute(fast, (A("172.31.0.2"),)) == KernelRoute(plain, (A("172.31.0.2"),))
-    peer = _address("172.31.0.2")
+    peer = address("172.31.0.2")
     assert peer == A("172.31.0.2") and hash(peer) == hash(A("172.31.0.2")) and repr(peer) == repr(A("172.31.0.2"))
-    assert _address("172.31.0.2") is peer and pickle.loads(pickle.dumps(peer)) == peer
-    assert _address("fd00::2") == A("fd00::2")
+    assert address("172.31.0.2") is peer and pickle.loads(pickle.dumps(peer)) == peer
+    assert address("fd00::2") == A("fd00::2")
+    assert address_from_wire(bytes([172, 31, 0, 2])) == peer
+    assert address_from_wire(A("fd00::2").packed) == A("fd00::2")
+
+
+@given(st.integers(0, 2**128 - 1), st.integers(0, 128), st.sampled_from([4, 6]))
+def test_prefixes_from_the_wire_equal_the_stdlib_reading(value, length, version):
+    width = 32 if version == 4 else 128
+    length = min(length, width)
+    value &= (1 << width) - 1
+    plain = ipaddress.ip_network((value, length), strict=False) if version == 4 else \
+        ipaddress.IPv6Network((value, length), strict=False)
+    octets = plain.network_address.packed[:(length + 7) // 8]
+    decoded = network_from_wire(version, bytes([length]) + octets)
+    assert decoded == plain and hash(decoded) == hash(plain) and str(decoded) == str(plain)
 
 
 prefixes = st.one_of(

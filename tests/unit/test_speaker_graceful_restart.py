@@ -2,9 +2,10 @@
 ExaBGP), and the peer's OPEN parsed into its Restart Time."""
 
 import ipaddress
-import json
 import subprocess
 from pathlib import Path
+
+from bgp_encode import graceful_restart_capability, open_body, packet_line
 
 from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.events import PeerOpen
@@ -30,22 +31,11 @@ def test_real_exabgp_accepts_the_capability_and_open_messages(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
-def open_line(direction, capabilities):
-    # The shape ExaBGP 4.2.25's JSON encoder writes (reactor/api/response/json.py `open`, capability json()).
-    return json.dumps({
-        "exabgp": "4.0.1", "time": 1.0, "host": "h", "pid": 1, "ppid": 1, "counter": 3, "type": "open",
-        "neighbor": {"address": {"local": "10.0.0.1", "peer": "10.0.0.3"}, "asn": {"local": 64512, "peer": 64512},
-                     "direction": direction,
-                     "open": {"version": 4, "asn": 64512, "hold_time": 9, "router_id": "10.0.0.3",
-                              "capabilities": capabilities}}})
-
-
-GR = {"name": "graceful restart", "time": 30, "address-family-flags": {"ipv4/unicast": ["restart"]},
-      "restart-flags": ["forwarding"]}
-
-
 def test_received_open_gives_the_peers_restart_time_or_none():
-    caps = {"1": {"name": "multiprotocol", "families": ["ipv4/unicast"]}, "64": GR}
-    assert parse_line(open_line("receive", caps)) == PeerOpen(ip("10.0.0.3"), 30)
-    assert parse_line(open_line("receive", {"1": {"name": "multiprotocol"}})) == PeerOpen(ip("10.0.0.3"), None)
-    assert parse_line(open_line("send", caps)) == Ignored("open")
+    # Raw OPENs as ExaBGP 4.2.25 hands them over (`receive { packets; open; }`).
+    multiprotocol = bytes([1, 4, 0, 1, 0, 1])
+    with_gr = open_body(64512, "10.0.0.3", multiprotocol + graceful_restart_capability(30, flags=8))
+    assert parse_line(packet_line("open", "10.0.0.3", with_gr)) == PeerOpen(ip("10.0.0.3"), 30)
+    assert parse_line(packet_line("open", "10.0.0.3", open_body(64512, "10.0.0.3", multiprotocol))
+                      ) == PeerOpen(ip("10.0.0.3"), None)
+    assert parse_line(packet_line("open", "10.0.0.3", with_gr, direction="send")) == Ignored("open")

@@ -4,6 +4,8 @@ import ipaddress
 import subprocess
 from pathlib import Path
 
+from bgp_encode import packet_line, update
+
 from bgpnet.model import Announcement, BgpPeer, Md5Password
 from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.commands import announce, desired_per_peer, diff_commands
@@ -50,11 +52,8 @@ def test_changed_communities_reannounce_without_a_withdraw():
 
 
 def test_ipv6_global_next_hop_is_kept_over_the_link_local_one():
-    # What ExaBGP 4.2 writes for a BIRD update carrying a global and a link-local next hop (RFC 2545).
-    line = ('{"exabgp": "4.0.1", "type": "update", "neighbor": {"address": {"local": "fd00:20:1::2", '
-            '"peer": "fd00:20:1::1"}, "message": {"update": {"attribute": {"origin": "igp", "as-path": '
-            '[65100, 65002]}, "announce": {"ipv6 unicast": {"fd00:20:1::1": [{"nlri": "fd10:244:0:2::/64"}], '
-            '"fe80::1": [{"nlri": "fd10:244:0:2::/64"}]}}}}}}')
-    parsed = parse_line(line)
+    # A BIRD update carrying a global and a link-local next hop (RFC 2545), raw as ExaBGP 4.2 hands it over.
+    body = update(path=[(2, [65100, 65002])], mp_reach=("fd00:20:1::1,fe80::1", ["fd10:244:0:2::/64"]))
+    parsed = parse_line(packet_line("update", "fd00:20:1::1", body))
     assert isinstance(parsed, RoutesReceived)
     assert [(r.prefix, r.next_hop) for r in parsed.announced] == [(net("fd10:244:0:2::/64"), ip("fd00:20:1::1"))]

@@ -3,19 +3,18 @@
     .venv/bin/python tests/unit/data/exabgp/record_fixtures.py
 
 A BIRD2 "ToR" (AS 65000) in one network namespace sends static routes with communities to a real ExaBGP
-4.2.25 (AS 64512, the speaker's own config and relay) in another; every line ExaBGP writes to its API
-process is stored verbatim. `bird_session.jsonl`: session start, a few routes, a withdrawal, End-of-RIB,
-the session going down. `feed_10k.jsonl`: a 10,000-prefix table as ExaBGP emits it.
+4.2.25 (AS 64512, the speaker's own config) in another; every line ExaBGP writes to its API process is
+stored verbatim (the API process is `cat` into the fixture file, so nothing but ExaBGP shapes the lines).
+`bird_session.jsonl`: session start, the peer's OPEN, a few routes, End-of-RIB, a withdrawal, the session
+going down. `feed_10k.jsonl`: a 10,000-prefix table as ExaBGP emits it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -61,12 +60,13 @@ def record(name: str, statics: list[str], later: list[str] | None, wait_for: int
         node.run("ip", "addr", "add", f"{NODE}/24", "dev", "eth0")
         files = RunFiles(work / "speaker")
         files.run_dir.mkdir()
-        server = socket.socket(socket.AF_UNIX)
-        server.bind(str(files.socket))
-        server.listen(1)
+        out = work / "api.out"
+        recorder = work / "record.sh"
+        # No `exec`: the shell keeps its stdout (ExaBGP's pipe from us) open; ExaBGP counts EOF there as our death.
+        recorder.write_text('#!/bin/sh\ncat >> "$1"\n')
+        recorder.chmod(0o755)
         peer = BgpPeer(ipaddress.ip_address(TOR), 65000, ipaddress.ip_address(NODE), 64512)
-        files.config.write_text(render_config(ipaddress.ip_address(NODE), [peer],
-                                              exabgp_process.relay_argv(files)))
+        files.config.write_text(render_config(ipaddress.ip_address(NODE), [peer], [str(recorder), str(out)]))
         files.env.write_text(render_env(files, listen=False))
         (work / "bird.conf").write_text(bird_config(statics, work))
         tor.spawn(["bird", "-f", "-c", str(work / "bird.conf"), "-s", str(work / "bird.sock"),
@@ -74,14 +74,13 @@ def record(name: str, statics: list[str], later: list[str] | None, wait_for: int
         exabgp = node.spawn([*exabgp_process.default_exabgp_argv(), "--env", str(files.env), str(files.config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=exabgp_process.child_environment(), cwd=str(files.run_dir))
-        server.settimeout(20)
-        conn, _ = server.accept()
-        lines: list[bytes] = []
-        reader = threading.Thread(target=lambda: lines.extend(conn.makefile("rb")), daemon=True)
-        reader.start()
+
+        def lines() -> list[bytes]:
+            return out.read_bytes().splitlines(keepends=True) if out.exists() else []
 
         def eors() -> int:
-            return sum(b'"eor"' in line for line in lines)
+            # End-of-RIB for IPv4 unicast is an empty UPDATE: 4 octets of zero lengths.
+            return sum(b'"body": "0x00000000"' in line for line in lines())
 
         deadline = time.monotonic() + 60
         while eors() < 1 and time.monotonic() < deadline:
@@ -90,11 +89,13 @@ def record(name: str, statics: list[str], later: list[str] | None, wait_for: int
             (work / "bird.conf").write_text(bird_config(later, work))
             subprocess.run(tor.argv(["birdc", "-s", str(work / "bird.sock"), "configure"]), check=True,
                            capture_output=True)
-            while sum(b'"withdraw"' in line for line in lines) < 1 and time.monotonic() < deadline:
+            # The withdrawal: an UPDATE whose withdrawn-routes length is not zero.
+            while (sum(b'"category": 2' in line and b'"body": "0x0000' not in line for line in lines()) < 1
+                   and time.monotonic() < deadline):
                 time.sleep(0.05)
         group.stop_process(exabgp)
-        reader.join(timeout=10)
-        body = [line for line in lines if not line.startswith(b'{"relay"')]
+        time.sleep(0.5)
+        body = lines()
         (HERE / name).write_bytes(b"".join(body))
         print(f"{name}: {len(body)} lines")
 

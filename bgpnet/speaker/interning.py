@@ -1,0 +1,127 @@
+"""One shared object per learned prefix, peer and next hop, with the hash computed once (pure, no I/O).
+
+A full table is tens of thousands of prefixes that all carry the same peer and next hop, and every prefix is a
+key in several dicts (RIB per peer and per prefix, desired routes, the route table's cache). The stdlib's
+`ipaddress` objects recompute their hash in Python on every dict operation, which was the top entry of the
+agent's profile during a full-table transfer. The subclasses here hash once and compare, hash and pickle
+like the plain stdlib values, so the rest of bgpnet never needs to know they exist. Prefixes are interned by
+their BGP wire encoding (length octet + significant octets), so a re-learned table costs one dict lookup per
+prefix and reuses the objects of the first one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
+
+from bgpnet.model import IPAddress
+
+_CACHE_LIMIT = 1 << 18
+_ADDRESS_LIMIT = 4096
+
+
+class HashedIPv4Network(IPv4Network):
+    """An `IPv4Network` whose hash is computed once. Equal to, and hashing like, a plain IPv4Network."""
+
+    def __init__(self, address: object, strict: bool = True) -> None:
+        super().__init__(address, strict)  # type: ignore[arg-type]
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"IPv4Network({str(self)!r})"
+
+    def __reduce__(self) -> tuple:
+        return IPv4Network, (str(self),)
+
+
+class HashedIPv4Address(IPv4Address):
+    """An `IPv4Address` whose hash is computed once (the stdlib's is `hash(hex(int(self)))`, in Python)."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, address: object) -> None:
+        super().__init__(address)  # type: ignore[arg-type]
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"IPv4Address({str(self)!r})"
+
+    def __reduce__(self) -> tuple:
+        return IPv4Address, (str(self),)
+
+
+_networks: dict[tuple[int, bytes], IPv4Network | IPv6Network] = {}
+_addresses: dict[str | bytes, IPAddress] = {}
+
+
+def network_from_wire(version: int, key: bytes) -> IPv4Network | IPv6Network:
+    """The prefix encoded as `key` (RFC 4271 §4.3: one length octet, then the significant octets).
+
+    Strict like `ip_network`: a length beyond the family's, missing or extra octets, or bits set past the
+    length raise ValueError (a peer sending them is broken, and the kernel would refuse such a route)."""
+    network = _networks.get((version, key))
+    if network is None:
+        network = _decode_network(version, key)
+        if len(_networks) >= _CACHE_LIMIT:
+            _networks.clear()
+        _networks[(version, key)] = network
+    return network
+
+
+def _decode_network(version: int, key: bytes) -> IPv4Network | IPv6Network:
+    width = 32 if version == 4 else 128
+    length = key[0]
+    if length > width:
+        raise ValueError(f"prefix length {length} exceeds {width}")
+    octets = key[1:]
+    if len(octets) != (length + 7) // 8:
+        raise ValueError(f"prefix /{length} encoded in {len(octets)} octets")
+    value = int.from_bytes(octets.ljust(width // 8, b"\0"), "big")
+    if value & ((1 << (width - length)) - 1):
+        text = IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
+        raise ValueError(f"{text}/{length} has host bits set")
+    if version == 4:
+        return HashedIPv4Network((value, length))
+    return IPv6Network((value, length))
+
+
+def address(text: str) -> IPAddress:
+    """The same address object for the same textual peer address in every message."""
+    found = _addresses.get(text)
+    if found is None:
+        parsed = ipaddress.ip_address(text)
+        found = _remember(text, HashedIPv4Address(int(parsed)) if parsed.version == 4 else parsed)
+    return found
+
+
+def address_from_wire(packed: bytes) -> IPAddress:
+    """The same address object for the same next hop (4 or 16 octets) in every UPDATE: the routes of a full
+    table then share one gateway object, which keeps per-gateway work (next-hop resolution) to one lookup."""
+    found = _addresses.get(packed)
+    if found is None:
+        if len(packed) == 4:
+            found = _remember(packed, HashedIPv4Address(packed))
+        elif len(packed) == 16:
+            found = _remember(packed, ipaddress.IPv6Address(packed))
+        else:
+            raise ValueError(f"next hop of {len(packed)} octets")
+    return found
+
+
+def _remember(key: str | bytes, value: IPAddress) -> IPAddress:
+    if len(_addresses) >= _ADDRESS_LIMIT:
+        _addresses.clear()
+    _addresses[key] = value
+    return value
+
+
+def clear() -> None:
+    """Forget every interned value (tests measure the cost of a first table with this)."""
+    _networks.clear()
+    _addresses.clear()
