@@ -121,6 +121,7 @@ def measure(peers: int, routes: int, window: float, workdir: Path) -> dict:
         time.sleep(window)
         after = {pid: cpu_ticks(pid) for pid in [*bgpnet_pids, bird_pid]}
         rss = {pid: rss_kib(pid) for pid in [*bgpnet_pids, bird_pid]}
+        parents = {pid: parent_pid(pid) for pid in bgpnet_pids}
         for counter in counters.values():
             counter.close()
 
@@ -131,7 +132,7 @@ def measure(peers: int, routes: int, window: float, workdir: Path) -> dict:
     for pid in bgpnet_pids[1:]:
         # The agent's child is ExaBGP; ExaBGP's child is its API helper (the relay, `cat` once it handed over
         # ExaBGP's pipes).
-        names[pid] = "exabgp" if parent_pid(pid) == agent.pid else "api-helper"
+        names[pid] = "exabgp" if parents[pid] == agent.pid else "api-helper"
     return {
         "peers": peers, "routes": routes, "idle_window_s": window,
         "bgpnet": {"rss_mb": round(sum(rss[p] for p in bgpnet_pids) / 1024, 1),

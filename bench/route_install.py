@@ -234,7 +234,7 @@ class Profiler:
         for name, pid in pids.items():
             out = out_dir / f"{tag}-{name}.txt"
             self.procs.append((out, subprocess.Popen(
-                [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "500", "--threads",
+                [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "500", "--threads", "--gil",
                  "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
         time.sleep(1.0)  # py-spy attaches
 

@@ -342,11 +342,13 @@ class Agent:
             # Until this round has applied its changes, a failure must make the next round rebuild (the
             # changes just taken would otherwise be forgotten).
             self._desired_from = None
+            learned: Mapping[IPNetwork, KernelRoute] = {}
+            pairs: list[tuple[IPNetwork, KernelRoute | None]] = []
             if rebuild:
-                learned: Mapping[IPNetwork, KernelRoute | None] = dict(self.rib.routes)
-            else:  # only the changed prefixes (None: withdrawn), one lookup each
+                learned = dict(self.rib.routes)
+            else:  # only the changed prefixes with their route now (None: withdrawn), one lookup each
                 get = self.rib.routes.get
-                learned = {p: get(p) for p in changed}
+                pairs = [(p, get(p)) for p in changed]
         if me is not None and self._speaker is None:
             self._speaker = self._make_speaker(router_id(me), self._on_speaker_event)
             self._speaker.start()
@@ -360,7 +362,7 @@ class Agent:
         if rebuild:
             desired = self._desired.rebuild(learned, stale, resolve)
         else:
-            self._desired.update(changed, learned, {}, resolve)
+            self._desired.update(pairs, {}, resolve)
             desired = self._desired.routes
         self._log_unresolved()
         apply_changes = getattr(self._routes, "apply_changes", None)

@@ -40,30 +40,33 @@ class DesiredRoutes:
         self.unresolved = set(unresolved)
         return routes
 
-    def update(self, prefixes: Iterable[IPNetwork], learned: Mapping[IPNetwork, KernelRoute | None],
-               stale: Mapping[IPNetwork, KernelRoute], resolve: Resolve | None) -> set[IPNetwork]:
-        """Recompute the entries of `prefixes` only; returns them as a set (what the route table must plan).
-        `learned` needs to hold only those prefixes (None or absent: no learned route)."""
-        changed = set(prefixes)
+    def update(self, changes: Iterable[tuple[IPNetwork, KernelRoute | None]], stale: Mapping[IPNetwork, KernelRoute],
+               resolve: Resolve | None) -> None:
+        """Recompute the entries of the changed prefixes only: `changes` pairs each with its learned route now
+        (None: no learned route; a stale one then stands in if there is one)."""
+        # Each dict operation on a prefix costs a Python-level hash: per prefix this does one insert into
+        # `subset` and one into the resolver's output, then merges with `dict.update`, which reuses the hashes
+        # the dicts already hold (and one pop for each prefix that goes away).
         subset: dict[IPNetwork, KernelRoute] = {}
-        for prefix in changed:
-            route = learned.get(prefix)
+        gone: list[IPNetwork] = []
+        for prefix, route in changes:
             if route is None and stale:
                 route = stale.get(prefix)
-            if route is not None:
+            if route is None:
+                gone.append(prefix)
+            else:
                 subset[prefix] = route
         if resolve is None:
             resolved, unresolved = subset, []
         else:
             resolved, unresolved = resolve(subset)
         routes = self.routes
-        for prefix in changed:
-            route = resolved.get(prefix)
-            if route is None:
-                routes.pop(prefix, None)
-            else:
-                routes[prefix] = route
+        routes.update(resolved)
+        for prefix in gone:
+            routes.pop(prefix, None)
+        for prefix in unresolved:
+            routes.pop(prefix, None)
         if self.unresolved or unresolved:
-            self.unresolved -= changed
+            self.unresolved.difference_update(subset)
+            self.unresolved.difference_update(gone)
             self.unresolved.update(unresolved)
-        return changed

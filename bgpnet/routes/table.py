@@ -212,7 +212,8 @@ class RouteTable:
             if bad:
                 installed.update((r.prefix, r) for i, r in enumerate(routes) if i not in bad)
             else:
-                installed.update((r.prefix, r) for r in routes)
+                for r in routes:  # a plain loop: no tuple per route, on the path of every full-table burst
+                    installed[r.prefix] = r
         bad = failed[DELETE]
         deleted = []
         for index, (prefix, metric) in enumerate(batch.delete):
@@ -220,6 +221,6 @@ class RouteTable:
                 del installed[prefix]
                 deleted.append(prefix)
         if self._v6 is not None:  # keep the family count current at the cost of the changes
-            self._v6 += sum(1 for p in added if p.version == 6) - sum(1 for p in deleted if p.version == 6)
+            self._v6 += sum(p._version == 6 for p in added) - sum(p._version == 6 for p in deleted)
         return (len(plan.add) - len(failed[ADD]), len(plan.replace) - len(failed[REPLACE]),
                 len(batch.delete) - len(failed[DELETE]))

@@ -56,7 +56,9 @@ class HashedIPv4Address(IPv4Address):
         return IPv4Address, (str(self),)
 
 
-_networks: dict[tuple[int, bytes], IPv4Network | IPv6Network] = {}
+# Interned prefixes per IP version, keyed by their wire encoding. The UPDATE decoder looks these dicts up
+# itself (one `dict.get` per prefix, bytes hash in C) and calls network_from_wire only for a new prefix.
+networks: dict[int, dict[bytes, IPv4Network | IPv6Network]] = {4: {}, 6: {}}
 _addresses: dict[str | bytes, IPAddress] = {}
 
 
@@ -65,12 +67,13 @@ def network_from_wire(version: int, key: bytes) -> IPv4Network | IPv6Network:
 
     Strict like `ip_network`: a length beyond the family's, missing or extra octets, or bits set past the
     length raise ValueError (a peer sending them is broken, and the kernel would refuse such a route)."""
-    network = _networks.get((version, key))
+    known = networks[version]
+    network = known.get(key)
     if network is None:
         network = _decode_network(version, key)
-        if len(_networks) >= _CACHE_LIMIT:
-            _networks.clear()
-        _networks[(version, key)] = network
+        if len(known) >= _CACHE_LIMIT:
+            known.clear()
+        known[key] = network
     return network
 
 
@@ -123,5 +126,6 @@ def _remember(key: str | bytes, value: IPAddress) -> IPAddress:
 
 def clear() -> None:
     """Forget every interned value (tests measure the cost of a first table with this)."""
-    _networks.clear()
+    for known in networks.values():
+        known.clear()
     _addresses.clear()

@@ -19,7 +19,7 @@ from ipaddress import IPv6Address
 
 from bgpnet.model import IPAddress, IPNetwork, LearnedRoute
 from bgpnet.speaker.events import EndOfRib, RoutesReceived
-from bgpnet.speaker.interning import address_from_wire, network_from_wire
+from bgpnet.speaker.interning import address_from_wire, network_from_wire, networks
 
 # (AFI, SAFI) → (name, IP version) for the families whose prefixes bgpnet installs.
 _CARRIED = {(1, 1): ("ipv4 unicast", 4), (2, 1): ("ipv6 unicast", 6)}
@@ -195,12 +195,14 @@ def _as_path(body: bytes, i: int, stop: int, width: int) -> tuple[int, ...]:
 def _prefixes(body: bytes, i: int, stop: int, version: int) -> list[IPNetwork]:
     """The prefixes packed between i and stop (RFC 4271 §4.3: length octet, then the significant octets)."""
     out: list[IPNetwork] = []
+    append, known = out.append, networks[version].get
     while i < stop:
         following = i + 1 + ((body[i] + 7) >> 3)
-        if following > stop:
-            raise ValueError("prefix overruns its field")
-        out.append(network_from_wire(version, body[i:following]))
+        key = body[i:following]
+        append(known(key) or network_from_wire(version, key))
         i = following
+    if i != stop:  # the last prefix ran past its field (whatever it decoded to is discarded with the UPDATE)
+        raise ValueError("prefix overruns its field")
     return out
 
 

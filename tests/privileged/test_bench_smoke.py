@@ -49,7 +49,7 @@ def test_quick_suite_runs_every_benchmark_and_reports_results(tmp_path):
         assert conv["repetitions"] == 1 and conv["join_s"]["p50"] > 0 and conv["kill_s"]["p50"] > 0
 
     run = results["footprint"]["runs"][0]
-    assert set(run["bgpnet"]["rss_mb_by_process"]) == {"agent", "exabgp", "relay"}
+    assert set(run["bgpnet"]["rss_mb_by_process"]) == {"agent", "exabgp", "api-helper"}
     assert run["bgpnet"]["rss_mb"] > run["bird"]["rss_mb"] > 0
 
     scale = results["scale"]

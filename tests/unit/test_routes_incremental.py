@@ -147,11 +147,18 @@ def test_desired_view_updates_by_prefix_exactly_like_a_rebuild():
     assert view.unresolved == {N("10.0.3.0/24")}
     learned_routes[N("10.0.3.0/24")] = route("10.0.3.0/24", "172.31.0.3")
     del learned_routes[N("10.0.1.0/24")]
-    changed = view.update({N("10.0.3.0/24"), N("10.0.1.0/24")}, learned_routes, stale, resolver.resolve)
+    view.update([(p, learned_routes.get(p)) for p in (N("10.0.3.0/24"), N("10.0.1.0/24"))], stale,
+                resolver.resolve)
     fresh = DesiredRoutes()
     fresh.rebuild(learned_routes, stale, resolver.resolve)
-    assert changed == {N("10.0.3.0/24"), N("10.0.1.0/24")}
     assert view.routes == fresh.routes and view.unresolved == fresh.unresolved == set()
+    # a stale route stands in for a withdrawn learned one; an unresolvable next hop leaves the view
+    del learned_routes[N("10.0.2.0/24")]
+    learned_routes[N("10.0.4.0/24")] = route("10.0.4.0/24", "192.0.2.9")
+    view.update([(N("10.0.2.0/24"), None), (N("10.0.4.0/24"), learned_routes[N("10.0.4.0/24")])], stale,
+                resolver.resolve)
+    fresh.rebuild(learned_routes, stale, resolver.resolve)
+    assert view.routes == fresh.routes and view.unresolved == fresh.unresolved == {N("10.0.4.0/24")}
 
 
 def test_resolution_looks_each_next_hop_set_up_once_and_keeps_unchanged_route_objects():

@@ -1,13 +1,33 @@
-"""bgpnet's ExaBGP launcher: its two replacements behave like ExaBGP's originals, and ExaBGP starts through it."""
+"""bgpnet's ExaBGP launcher: its replacements behave like ExaBGP's originals where bgpnet relies on ExaBGP, and
+ExaBGP starts through it."""
 
 import subprocess
 import sys
 import syslog
 
+import pytest
+from bgp_encode import update
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bgpnet.speaker import exabgp_main
+
+
+@pytest.fixture
+def patched(monkeypatch):
+    """patch() applied for one test; everything it replaces is put back afterwards."""
+    import exabgp.logger
+    import exabgp.reactor.api.response.json as json_response
+    from exabgp.bgp.message.update import Update
+    from exabgp.configuration.setup import environment
+
+    environment.setup("")  # what ExaBGP's own tools do before decoding (idempotent)
+    monkeypatch.setattr(exabgp.logger.Logger, "debug", exabgp.logger.Logger.debug)
+    monkeypatch.setattr(json_response, "hexstring", json_response.hexstring)
+    original = Update.__dict__["unpack_message"]
+    exabgp_main.patch()
+    yield
+    Update.unpack_message = original
 
 
 @given(st.binary(max_size=300))
@@ -17,38 +37,77 @@ def test_fast_hexstring_writes_exactly_what_exabgp_writes(value):
     assert exabgp_main.fast_hexstring(value) == hexstring(value)
 
 
-def test_debug_is_dropped_below_debug_level_and_reported_at_it(monkeypatch):
+def test_debug_is_dropped_below_debug_level_and_reported_at_it(patched, monkeypatch):
     import exabgp.logger
 
-    original = exabgp.logger.Logger.debug
     reported = []
     monkeypatch.setattr(exabgp.logger.Logger, "_report", lambda self, *args: reported.append(args))
-    try:
-        exabgp_main.patch()
-        logger = object.__new__(exabgp.logger.Logger)
-        logger.level = syslog.LOG_INFO
-        logger.debug("per-prefix noise", "peer-1")
-        assert reported == []
-        logger.level = syslog.LOG_DEBUG
-        logger.debug("wanted", "peer-1")
-        assert reported == [("wanted", "peer-1", "DEBUG")]
-    finally:
-        exabgp.logger.Logger.debug = original
-        import exabgp.reactor.api.response.json as json_response
-        from exabgp.util import hexstring
-        json_response.hexstring = hexstring
+    logger = object.__new__(exabgp.logger.Logger)
+    logger.level = syslog.LOG_INFO
+    logger.debug("per-prefix noise", "peer-1")
+    assert reported == []
+    logger.level = syslog.LOG_DEBUG
+    logger.debug("wanted", "peer-1")
+    assert reported == [("wanted", "peer-1", "DEBUG")]
+
+
+def unpack(body: bytes, outgoing: bool = False):
+    from exabgp.bgp.message import Message
+    from exabgp.bgp.message.direction import Direction
+    from exabgp.bgp.message.open.capability.negotiated import Negotiated
+    from exabgp.protocol.family import AFI, SAFI
+
+    negotiated = Negotiated(None)
+    negotiated.asn4 = True
+    negotiated.families = [(AFI.ipv4, SAFI.unicast), (AFI.ipv6, SAFI.unicast)]
+    # Direction.IN: the call ExaBGP's reader makes; OUT: how it re-reads updates it sends itself.
+    return Message.unpack(2, body, Direction.OUT if outgoing else Direction.IN, negotiated)
+
+
+def test_ipv4_nlri_objects_are_skipped_but_attributes_still_parsed(patched):
+    from exabgp.bgp.message.update.attribute import Attribute
+
+    message = unpack(update(nlri=["10.1.0.0/24", "10.2.0.0/25"], withdrawn=["10.3.0.0/16"], next_hop="10.0.0.2",
+                            path=[(2, [65001, 65002])], communities=[(65000, 100)]))
+    assert message.nlris == []
+    assert str(message.attributes[Attribute.CODE.NEXT_HOP]) == "10.0.0.2"
+    assert "65001" in str(message.attributes[Attribute.CODE.AS_PATH])
+
+
+def test_outgoing_updates_keep_exabgps_decoding(patched):
+    message = unpack(update(nlri=["10.1.0.0/24"], next_hop="10.0.0.2", path=[(2, [65001])]), outgoing=True)
+    assert [str(n.cidr.prefix()) for n in message.nlris] == ["10.1.0.0/24"]
+
+
+def test_withdrawal_only_update_is_not_mistaken_for_end_of_rib(patched):
+    from exabgp.bgp.message.update import EOR, Update
+
+    message = unpack(update(withdrawn=["10.3.0.0/16"])[:2 + 3] + b"\0\0")  # no attributes at all
+    assert type(message) is Update and message.nlris == []
+    assert isinstance(unpack(b"\0\0\0\0"), EOR)
+
+
+def test_ipv6_is_left_to_exabgp(patched):
+    message = unpack(update(path=[(2, [65001])], mp_reach=("fd00::2", ["fd10:1::/64"]), mp_unreach=None))
+    assert [str(n.cidr.prefix()) for n in message.nlris] == ["fd10:1::/64"]
+
+
+@pytest.mark.parametrize("nlri, error", [(b"\x21\x0a\x01\x00\x00\x00", "IPv4 prefix length 33"),
+                                         (b"\x18\x0a\x01", "overruns")])
+def test_malformed_ipv4_prefix_is_an_update_error_notification(patched, nlri, error):
+    from exabgp.bgp.message.notification import Notify
+
+    with pytest.raises(Notify) as raised:
+        unpack(update(nlri=[], next_hop="10.0.0.2", path=[(2, [65001])]) + nlri)
+    assert (raised.value.code, raised.value.subcode) == (3, 10) and error in str(raised.value)
 
 
 def test_launcher_refuses_another_exabgp_version(monkeypatch):
     import exabgp.version
 
     monkeypatch.setattr(exabgp.version, "version", "9.9.9")
-    try:
+    with pytest.raises(RuntimeError, match="4.2.25.*9.9.9"):
         exabgp_main.patch()
-    except RuntimeError as exc:
-        assert "4.2.25" in str(exc) and "9.9.9" in str(exc)
-    else:
-        raise AssertionError("patch() accepted an unknown ExaBGP version")
 
 
 def test_exabgp_runs_through_the_launcher():
