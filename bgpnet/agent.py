@@ -342,13 +342,8 @@ class Agent:
             # Until this round has applied its changes, a failure must make the next round rebuild (the
             # changes just taken would otherwise be forgotten).
             self._desired_from = None
-            learned: Mapping[IPNetwork, KernelRoute] = {}
-            pairs: list[tuple[IPNetwork, KernelRoute | None]] = []
-            if rebuild:
-                learned = dict(self.rib.routes)
-            else:  # only the changed prefixes with their route now (None: withdrawn), one lookup each
-                get = self.rib.routes.get
-                pairs = [(p, get(p)) for p in changed]
+            # `changed` holds each changed prefix with its learned route now (None: withdrawn).
+            learned: Mapping[IPNetwork, KernelRoute] = dict(self.rib.routes) if rebuild else {}
         if me is not None and self._speaker is None:
             self._speaker = self._make_speaker(router_id(me), self._on_speaker_event)
             self._speaker.start()
@@ -362,7 +357,7 @@ class Agent:
         if rebuild:
             desired = self._desired.rebuild(learned, stale, resolve)
         else:
-            self._desired.update(pairs, {}, resolve)
+            self._desired.update(changed.items(), {}, resolve)
             desired = self._desired.routes
         self._log_unresolved()
         apply_changes = getattr(self._routes, "apply_changes", None)

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from bgpnet.config import TEARDOWN
-from bgpnet.model import IPAddress, IPNetwork, KernelRoute, LearnedRoute, Rejected
+from bgpnet.model import IPAddress, IPNetwork, KernelRoute, LearnedRoute, Rejected, route_via
 from bgpnet.policy import MAX_PREFIX, ImportPolicy
 
 
@@ -27,7 +27,7 @@ def best_routes(candidates: Iterable[LearnedRoute]) -> KernelRoute | None:
     if isinstance(candidates, Collection) and len(candidates) == 1:
         # The common case by far (one peer offers the prefix): nothing to compare.
         for only in candidates:
-            return KernelRoute(only.prefix, (only.next_hop,))
+            return route_via(only.prefix, only.next_hop)
     best: list[LearnedRoute] = []
     best_len = None
     for route in candidates:
@@ -46,8 +46,9 @@ class Rib:
         self._by_peer: dict[IPAddress, dict[IPNetwork, LearnedRoute]] = {}
         self._by_prefix: dict[IPNetwork, dict[IPAddress, LearnedRoute]] = {}
         self._routes: dict[IPNetwork, KernelRoute] = {}
-        # Prefixes whose entry in `routes` was added, replaced or removed since the last take_changes().
-        self._changed: set[IPNetwork] = set()
+        # Prefixes whose entry in `routes` was added, replaced or removed since the last take_changes(), with
+        # that entry now (None: removed). The consumer gets the routes with the prefixes and needs no lookup.
+        self._changed: dict[IPNetwork, KernelRoute | None] = {}
         self.rejected: Counter[tuple[IPAddress, str]] = Counter()
         # Peers that sent more than their max-prefix, with the configured action ("warn" or "teardown").
         self.over_limit: dict[IPAddress, str] = {}
@@ -57,9 +58,10 @@ class Rib:
         """The kernel routes implied by what is learned now (a live view: copy it before handing it on)."""
         return self._routes
 
-    def take_changes(self) -> set[IPNetwork]:
-        """The prefixes whose kernel route changed since the previous call (and forget them)."""
-        changed, self._changed = self._changed, set()
+    def take_changes(self) -> dict[IPNetwork, KernelRoute | None]:
+        """The prefixes whose kernel route changed since the previous call, each with its route now (None: no
+        route any more), and forget them."""
+        changed, self._changed = self._changed, {}
         return changed
 
     def accepted(self, peer: IPAddress) -> int:
@@ -89,7 +91,7 @@ class Rib:
                 else:  # the last path is gone: so is the kernel route, without another pass
                     del by_prefix[prefix]
                     if self._routes.pop(prefix, None) is not None:
-                        self._changed.add(prefix)
+                        self._changed[prefix] = None
         reject_reason = policy.reject_reason
         for route in announced:
             prefix = route.prefix
@@ -107,8 +109,7 @@ class Rib:
                 # A prefix only this peer offers (the common case): its kernel route follows directly, without
                 # another pass over `touched` (each dict operation on a network key costs a Python-level hash).
                 by_prefix[prefix] = {peer: route}
-                self._routes[prefix] = KernelRoute(prefix, (route.next_hop,))
-                self._changed.add(prefix)
+                self._routes[prefix] = self._changed[prefix] = route_via(prefix, route.next_hop)
             else:
                 paths[peer] = route
                 touched.add(prefix)
@@ -163,8 +164,7 @@ class Rib:
             route = best_routes(candidates.values()) if candidates else None
             if route is None:
                 if self._routes.pop(prefix, None) is not None:
-                    self._changed.add(prefix)
+                    self._changed[prefix] = None
                 self._by_prefix.pop(prefix, None)
             elif self._routes.get(prefix) != route:
-                self._routes[prefix] = route
-                self._changed.add(prefix)
+                self._routes[prefix] = self._changed[prefix] = route

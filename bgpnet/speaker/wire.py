@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 
-from bgpnet.model import IPAddress, IPNetwork, LearnedRoute
+from bgpnet.model import IPAddress, IPNetwork, LearnedRoute, learned_route
 from bgpnet.speaker.events import EndOfRib, RoutesReceived
 from bgpnet.speaker.interning import address_from_wire, network_from_wire, networks
 
@@ -212,8 +212,7 @@ def _routes(peer: IPAddress, body: bytes, i: int, stop: int, version: int, next_
         raise ValueError("NLRI without a next hop")
     as_path, communities = attributes.as_path, attributes.communities
     # The tight loop of a full-table transfer: one interned prefix and one LearnedRoute per prefix.
-    return [LearnedRoute(peer, prefix, next_hop, as_path, communities)
-            for prefix in _prefixes(body, i, stop, version)]
+    return [learned_route(peer, prefix, next_hop, as_path, communities) for prefix in _prefixes(body, i, stop, version)]
 
 
 def decode_open_restart_time(body: bytes) -> int | None:

@@ -35,10 +35,11 @@ def learned(prefix: str, peer=P1, path=(65000,)) -> LearnedRoute:
 def test_rib_reports_each_changed_prefix_once_and_then_forgets_them():
     rib = Rib()
     rib.update(P1, [learned("10.1.0.0/24"), learned("10.2.0.0/24")], [], POLICY)
-    assert rib.take_changes() == {N("10.1.0.0/24"), N("10.2.0.0/24")}
-    assert rib.take_changes() == set()
+    assert rib.take_changes() == {N("10.1.0.0/24"): rib.routes[N("10.1.0.0/24")],
+                                  N("10.2.0.0/24"): rib.routes[N("10.2.0.0/24")]}
+    assert rib.take_changes() == {}
     rib.update(P1, [], [N("10.1.0.0/24")], POLICY)
-    assert rib.take_changes() == {N("10.1.0.0/24")}
+    assert rib.take_changes() == {N("10.1.0.0/24"): None}
     assert N("10.1.0.0/24") not in rib.routes
 
 
@@ -47,17 +48,41 @@ def test_rib_change_tracking_covers_ecmp_peer_drop_and_refused_reannouncement():
     rib.update(P1, [learned("10.1.0.0/24")], [], POLICY)
     rib.take_changes()
     rib.update(P2, [learned("10.1.0.0/24", P2)], [], POLICY)  # second equal path: the ECMP route changes
-    assert rib.take_changes() == {N("10.1.0.0/24")}
+    assert rib.take_changes() == {N("10.1.0.0/24"): KernelRoute(N("10.1.0.0/24"), (P1, P2))}
     assert rib.routes[N("10.1.0.0/24")].gateways == (P1, P2)
     rib.update(P2, [learned("10.1.0.0/24", P2)], [], POLICY)  # same path again: nothing changes
-    assert rib.take_changes() == set()
+    assert rib.take_changes() == {}
     rib.drop_peer(P2)
-    assert rib.take_changes() == {N("10.1.0.0/24")}
+    assert rib.take_changes() == {N("10.1.0.0/24"): KernelRoute(N("10.1.0.0/24"), (P1,))}
     rib.update(P1, [learned("10.1.0.0/24", path=(64512,))], [], POLICY)  # refused now: implicit withdraw
-    assert rib.take_changes() == {N("10.1.0.0/24")} and not rib.routes
+    assert rib.take_changes() == {N("10.1.0.0/24"): None} and not rib.routes
 
 
 # --- planning and applying by changed prefixes ----------------------------------------------------------------
+ops = st.lists(st.tuples(st.sampled_from(["announce", "withdraw", "drop"]), st.sampled_from([P1, P2]),
+                         st.sampled_from(["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"]),
+                         st.sampled_from([(65000,), (65000, 65001)])), max_size=25)
+
+
+@given(ops)
+def test_rib_changes_replayed_onto_the_last_view_give_the_current_routes(steps):
+    rib, view = Rib(), {}
+    for op, peer, prefix, path in steps:
+        if op == "announce":
+            rib.update(peer, [learned(prefix, peer, path)], [], POLICY)
+        elif op == "withdraw":
+            rib.update(peer, [], [N(prefix)], POLICY)
+        else:
+            rib.drop_peer(peer)
+        for changed, now in rib.take_changes().items():
+            assert now == rib.routes.get(changed)
+            if now is None:
+                view.pop(changed, None)
+            else:
+                view[changed] = now
+        assert view == dict(rib.routes)
+
+
 def test_plan_prefixes_matches_the_full_plan_restricted_to_those_prefixes():
     installed = {r.prefix: r for r in [route("10.0.1.0/24", "172.31.0.2"), route("10.0.2.0/24", "172.31.0.2"),
                                        route("10.0.3.0/24", "172.31.0.2")]}
