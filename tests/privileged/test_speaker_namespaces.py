@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bgpnet.lab.cluster import wait_for
 from bgpnet.model import BgpPeer
 from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.events import EndOfRib, PeerDown, PeerUp, RoutesReceived, SpeakerRestarted
@@ -66,15 +67,6 @@ class Events:
 
     def restarts(self) -> int:
         return sum(isinstance(e, SpeakerRestarted) for e in self.list())
-
-
-def wait_until(predicate, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def segment(group, count: int):
@@ -138,22 +130,22 @@ def two_nodes(netns_group, tmp_path):
 
 def test_each_node_receives_the_others_prefix_with_the_node_as_next_hop(two_nodes):
     (_, _, e1), (_, _, e2), _ = two_nodes
-    wait_until(lambda: e1.received("10.244.2.0/24", "172.30.0.2"), what="node 1 learning node 2's prefix")
-    wait_until(lambda: e2.received("10.244.1.0/24", "172.30.0.1"), what="node 2 learning node 1's prefix")
+    wait_for(lambda: e1.received("10.244.2.0/24", "172.30.0.2"), what="node 1 learning node 2's prefix")
+    wait_for(lambda: e2.received("10.244.1.0/24", "172.30.0.1"), what="node 2 learning node 1's prefix")
     assert e1.list()[0] == SpeakerRestarted()
 
 
 def test_announcement_changes_go_out_without_resetting_the_session(two_nodes):
     (n1, s1, e1), (_, s2, e2), _ = two_nodes
-    wait_until(lambda: e2.received("10.244.1.0/24"), what="initial route")
+    wait_for(lambda: e2.received("10.244.1.0/24"), what="initial route")
     connections = established_179_connections(n1)
     since = s1.sessions()[node_ip(2)].since
     assert len(connections) == 1
 
     s1.set([mesh_peer(1, 2)], [net("10.244.1.0/24"), net("10.244.11.0/24")])
-    wait_until(lambda: e2.received("10.244.11.0/24", "172.30.0.1"), what="added prefix at node 2")
+    wait_for(lambda: e2.received("10.244.11.0/24", "172.30.0.1"), what="added prefix at node 2")
     s1.set([mesh_peer(1, 2)], [net("10.244.11.0/24")])
-    wait_until(lambda: e2.withdrawn("10.244.1.0/24"), what="withdrawal at node 2")
+    wait_for(lambda: e2.withdrawn("10.244.1.0/24"), what="withdrawal at node 2")
     s1.set([mesh_peer(1, 2)], [net("10.244.11.0/24")])  # unchanged: nothing to send
 
     assert e1.downs() == [] and e2.downs() == []
@@ -164,7 +156,7 @@ def test_announcement_changes_go_out_without_resetting_the_session(two_nodes):
 
 def test_adding_a_third_peer_does_not_bounce_the_existing_session(two_nodes, tmp_path):
     (n1, s1, e1), (_, _, e2), n3 = two_nodes
-    wait_until(lambda: e2.received("10.244.1.0/24"), what="initial route")
+    wait_for(lambda: e2.received("10.244.1.0/24"), what="initial route")
     connections = established_179_connections(n1)
     since = s1.sessions()[node_ip(2)].since
 
@@ -173,8 +165,8 @@ def test_adding_a_third_peer_does_not_bounce_the_existing_session(two_nodes, tmp
         s1.set([mesh_peer(1, 2), mesh_peer(1, 3)], [net("10.244.1.0/24")])
         e1.wait_for(lambda e: e == PeerUp(node_ip(3)), what="PeerUp for the new peer")
         # The newly added neighbor gets the current announcements, and node 1 learns the new node's prefix.
-        wait_until(lambda: e3.received("10.244.1.0/24", "172.30.0.1"), what="node 3 learning node 1's prefix")
-        wait_until(lambda: e1.received("10.244.3.0/24", "172.30.0.3"), what="node 1 learning node 3's prefix")
+        wait_for(lambda: e3.received("10.244.1.0/24", "172.30.0.1"), what="node 3 learning node 1's prefix")
+        wait_for(lambda: e1.received("10.244.3.0/24", "172.30.0.3"), what="node 1 learning node 3's prefix")
         assert e1.downs() == [] and e2.downs() == []
         assert connections < established_179_connections(n1)
         state = s1.sessions()[node_ip(2)]
@@ -186,23 +178,23 @@ def test_adding_a_third_peer_does_not_bounce_the_existing_session(two_nodes, tmp
 
 def test_killed_exabgp_is_restarted_and_routes_are_relearned(two_nodes):
     (_, s1, e1), (_, s2, e2), _ = two_nodes
-    wait_until(lambda: e2.received("10.244.1.0/24") and e1.received("10.244.2.0/24"), what="initial routes")
+    wait_for(lambda: e2.received("10.244.1.0/24") and e1.received("10.244.2.0/24"), what="initial routes")
     old_pid = s2.pid
     before = len(e2.list())
 
     os.kill(old_pid, signal.SIGKILL)
 
     e1.wait_for(lambda e: isinstance(e, PeerDown) and e.peer == node_ip(2), what="PeerDown at node 1")
-    wait_until(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP at node 2")
+    wait_for(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP at node 2")
     after = lambda: e2.list()[before:]  # noqa: E731
-    wait_until(lambda: any(isinstance(e, RoutesReceived) and any(r.prefix == net("10.244.1.0/24")
+    wait_for(lambda: any(isinstance(e, RoutesReceived) and any(r.prefix == net("10.244.1.0/24")
                                                                  for r in e.announced) for e in after()),
                what="node 2 relearning node 1's prefix")
     kinds = [type(e) for e in after()]
     assert kinds.index(PeerDown) < kinds.index(SpeakerRestarted) < kinds.index(PeerUp) < kinds.index(
         RoutesReceived)
     # Node 1's ExaBGP re-sent its routes on the new session, and node 2's re-announced its own.
-    wait_until(lambda: len([e for e in e1.list() if isinstance(e, RoutesReceived)
+    wait_for(lambda: len([e for e in e1.list() if isinstance(e, RoutesReceived)
                             and any(r.prefix == net("10.244.2.0/24") for r in e.announced)]) >= 2,
                what="node 1 relearning node 2's prefix")
     assert s1.sessions()[node_ip(2)].established_count == 2
@@ -216,7 +208,7 @@ def helper_of(exabgp_pid: int) -> int:
         except (FileNotFoundError, ProcessLookupError):
             return None
     found: list[int] = []
-    wait_until(lambda: found.append(waiter()) or found[-1], what=f"the API helper of ExaBGP {exabgp_pid}")
+    wait_for(lambda: found.append(waiter()) or found[-1], what=f"the API helper of ExaBGP {exabgp_pid}")
     return found[-1]
 
 
@@ -230,27 +222,27 @@ def gone(pid: int) -> bool:
 
 def test_dead_api_helper_restarts_exabgp_and_no_descriptor_leaks(two_nodes):
     (_, s1, e1), (_, s2, e2), _ = two_nodes
-    wait_until(lambda: e2.received("10.244.1.0/24") and e1.received("10.244.2.0/24"), what="initial routes")
+    wait_for(lambda: e2.received("10.244.1.0/24") and e1.received("10.244.2.0/24"), what="initial routes")
     fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731 (this process is both speakers' agent)
     baseline = fds()
 
     # The helper dies while ExaBGP lives: the speaker sees EOF on the helper's socket and restarts ExaBGP.
     old_pid = s2.pid
     os.kill(helper_of(old_pid), signal.SIGKILL)
-    wait_until(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP after its helper died")
-    wait_until(lambda: s2.sessions()[node_ip(1)].established_count == 2, what="the session back up")
+    wait_for(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP after its helper died")
+    wait_for(lambda: s2.sessions()[node_ip(1)].established_count == 2, what="the session back up")
     # ExaBGP dies: its waiting helper goes with it.
     old_pid = s2.pid
     helper = helper_of(old_pid)
     os.kill(old_pid, signal.SIGKILL)
-    wait_until(lambda: gone(helper), what="the helper to die with its ExaBGP")
-    wait_until(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP after the old one died")
-    wait_until(lambda: s2.sessions()[node_ip(1)].established_count == 3, what="the session back up")
-    wait_until(lambda: fds() == baseline, what=f"{baseline} descriptors in the agent (has {fds()})")
+    wait_for(lambda: gone(helper), what="the helper to die with its ExaBGP")
+    wait_for(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP after the old one died")
+    wait_for(lambda: s2.sessions()[node_ip(1)].established_count == 3, what="the session back up")
+    wait_for(lambda: fds() == baseline, what=f"{baseline} descriptors in the agent (has {fds()})")
     # Stopping the speaker kills ExaBGP and leaves no helper behind.
     helper = helper_of(s2.pid)
     s2.stop()
-    wait_until(lambda: gone(helper), what="the helper to end with the speaker")
+    wait_for(lambda: gone(helper), what="the helper to end with the speaker")
 
 # ---------------------------------------------------------------- BIRD2 as ToR
 
@@ -305,7 +297,7 @@ def test_session_with_bird_exchanges_routes_both_ways(netns_group, tmp_path):
 
         def bird_route() -> str:
             return tor.run("birdc", "-s", str(sock), "show", "route", "for", "10.244.1.0/24", "all").stdout
-        wait_until(lambda: f"via {NODE}" in bird_route(), what="BIRD learning the node's prefix")
+        wait_for(lambda: f"via {NODE}" in bird_route(), what="BIRD learning the node's prefix")
         assert "BGP.as_path: 64512" in bird_route()
         assert speaker.sessions()[ip(TOR)].prefixes_received == 3
     finally:
