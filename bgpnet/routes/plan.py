@@ -29,35 +29,25 @@ def index_by_prefix(desired: Collection[KernelRoute]) -> dict[IPNetwork, KernelR
 
 def plan_changes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IPNetwork, KernelRoute]
                  ) -> RoutePlan:
-    plan = RoutePlan()
+    """The whole table's plan: `plan_prefixes` over every desired prefix, plus deleting what is no longer desired."""
     if not installed:  # first apply on an empty table: no lookups needed
+        plan = RoutePlan()
         for route in desired.values():
             (plan.add if route.gateways else plan.invalid).append(route)
         return plan
-    add, replace, invalid = plan.add.append, plan.replace.append, plan.invalid.append
-    have = installed.get
-    kept = 0
-    for prefix, route in desired.items():
-        current = have(prefix)
-        if current is not None:
-            kept += 1
-            if current is route:
-                continue
-        if not route.gateways:
-            invalid(route)
-        elif current is None:
-            add(route)
-        elif current != route:
-            replace(route)
-    if kept < len(installed):  # else every installed prefix is still desired: skip the scan
+    plan = plan_prefixes(desired, installed, desired)
+    # How many desired prefixes the kernel holds: all but the added ones and the invalid ones it lacks. When
+    # that is every installed prefix, nothing needs deleting and the scan of the installed table is skipped.
+    kept = len(desired) - len(plan.add) - sum(1 for route in plan.invalid if route.prefix not in installed)
+    if kept < len(installed):
         plan.delete.extend(prefix for prefix in installed if prefix not in desired)
     return plan
 
 
 def plan_prefixes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IPNetwork, KernelRoute],
                   prefixes: Iterable[IPNetwork]) -> RoutePlan:
-    """`plan_changes` restricted to `prefixes` (the ones that may have changed): the same decisions, at the
-    cost of the changes instead of the whole table. A prefix absent from `desired` is deleted if installed."""
+    """The decision for `prefixes` only (the ones that may have changed), at the cost of the changes instead of
+    the whole table. A prefix absent from `desired` is deleted if installed."""
     plan = RoutePlan()
     add, replace, invalid, delete = plan.add.append, plan.replace.append, plan.invalid.append, plan.delete.append
     want_of, have_of = desired.get, installed.get

@@ -43,3 +43,14 @@ def test_gateway_order_does_not_matter_and_later_duplicate_wins():
     assert plan_changes(index_by_prefix([b]), index_by_prefix([a])).replace == []
     c = route("10.0.1.0/24", "172.31.0.9")
     assert index_by_prefix([a, c]) == {c.prefix: c}
+
+
+def test_invalid_routes_count_right_when_deciding_whether_to_look_for_deletes():
+    same, gone = route("10.0.1.0/24", "172.31.0.2"), route("10.0.3.0/24", "172.31.0.2")
+    # An invalid route the kernel does not hold: the stale 10.0.3.0/24 must still be found and deleted.
+    plan = plan_changes(index_by_prefix([same, KernelRoute(net("10.0.2.0/24"))]), index_by_prefix([same, gone]))
+    assert plan.delete == [gone.prefix] and [r.prefix for r in plan.invalid] == [net("10.0.2.0/24")]
+    # An invalid route for a prefix the kernel holds: reported, and the installed route is not deleted.
+    held = route("10.0.2.0/24", "172.31.0.2")
+    plan = plan_changes(index_by_prefix([same, KernelRoute(net("10.0.2.0/24"))]), index_by_prefix([same, held]))
+    assert plan.delete == [] and [r.prefix for r in plan.invalid] == [net("10.0.2.0/24")]
