@@ -28,18 +28,11 @@ from route_install import BirdRouter, feed_prefixes
 
 from bgpnet.lab.cluster import Cluster, wait_for
 from bgpnet.lab.netns import NetnsGroup
-from bgpnet.lab.processes import descendants
+from bgpnet.lab.processes import descendants, parent_pid
 
 BIRDNODE_IP, BIRDNODE_ASN = "172.31.0.3", 64513
 FARM_ASN = 65000
 GOAL_MB = 70
-
-
-def parent_pid(pid: int) -> int:
-    try:
-        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def farm_address(i: int) -> str:

@@ -35,6 +35,11 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields else None  # field 22 overall; fields[0] is field 3 (state)
 
 
+def parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None  # field 4 overall (ppid)
+
+
 def identify(pid: int, name: str = "") -> ProcessId:
     started = start_time(pid)
     if started is None:

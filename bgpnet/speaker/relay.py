@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 
-# ExaBGP writes one JSON line per UPDATE (~40 KB for a full UPDATE of /26s) and blocks while the pipe is full:
+# ExaBGP writes one line per UPDATE (its 4 KB, in hex, inside a JSON envelope) and blocks while the pipe is full:
 # a 1 MiB pipe lets it run ahead through a full-table burst instead of waiting for the agent turn by turn
 # (fewer context switches on a 2-core node). The pipe keeps its size when its end moves to the agent.
 PIPE_BYTES = 1 << 20

@@ -3,8 +3,10 @@
 ExaBGP hands us each received message as it came off the wire (`receive { packets; }`) together with what
 the session negotiated. Decoding the body here costs a few hundred nanoseconds per prefix; ExaBGP's parsed
 JSON cost several microseconds per prefix on its side (formatting every prefix as text) and again on ours
-(parsing the text back). ExaBGP still parses and validates every message itself and tears the session down on
-one it cannot decode, so this decoder only has to be correct on well-formed input and refuse the rest.
+(parsing the text back). ExaBGP still validates every message and tears the session down on one it cannot
+decode: path attributes and IPv6 NLRI fully, IPv4 NLRI fields for framing only (bgpnet's launcher skips its
+per-prefix objects, see exabgp_main). This decoder is strict about the rest (e.g. host bits set) and turns a
+message it refuses into a counted BadMessage.
 
 Covered: RFC 4271 UPDATE (withdrawn routes, path attributes, IPv4 NLRI), RFC 4760 MP_REACH/MP_UNREACH for
 IPv4/IPv6 unicast, RFC 2545 IPv6 next hops (global + link-local), RFC 6793 2-octet sessions with AS4_PATH,
