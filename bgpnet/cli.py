@@ -83,7 +83,7 @@ def run_agent(args: argparse.Namespace) -> int:
     # Adapters are imported here, not at module top: `bgpnet --help` should not pay for kubernetes/pyroute2.
     from bgpnet.agent import Agent
     from bgpnet.config import ConfigError, load_config_text
-    from bgpnet.kube.client import load_api_client
+    from bgpnet.kube.client import load_connection
     from bgpnet.kube.node_source import NodeSource
     from bgpnet.kube.secrets import PasswordReader
     from bgpnet.routes.protocol import register_protocol_name
@@ -108,7 +108,7 @@ def run_agent(args: argparse.Namespace) -> int:
         log.warning("could not register route protocol name error=%s", exc)
     from bgpnet.kube.node_status import patch_node_condition
 
-    api = load_api_client(args.kubeconfig)
+    api = load_connection(args.kubeconfig)
     restart_time = config.graceful_restart.restart_time if config.graceful_restart.enabled else 0
     agent = Agent(
         config, args.node_name,

@@ -1,18 +1,19 @@
-"""The three CoreV1 requests the agent sends, built and sent by the official client's `ApiClient`.
+"""The three CoreV1 requests the agent sends, described as the generated `CoreV1Api` methods describe them.
 
 `kubernetes.client.CoreV1Api` costs ~28 MB of resident memory on import: its module imports 250 pydantic model
-modules at top level (every type any CoreV1 method mentions) and wraps ~1,200 methods in `validate_call`. The
-agent reads no model: it parses the JSON itself (`_preload_content=False`). So `CoreV1Subset` keeps, for its
-three methods, exactly what the generated methods hand to the client (method, path template, query parameter
-names, Accept and Content-Type choices, the BearerToken auth setting) and lets the real client do the rest:
-`ApiClient.param_serialize` (URL, path quoting, default headers, auth), `ApiClient.call_api` (the REST client:
-urllib3, TLS, proxies, timeouts) and `ApiException.from_response` for a non-2xx answer, as the generated
-methods do with `_preload_content=False`.
+modules at top level (every type any CoreV1 method mentions) and wraps ~1,200 methods in `validate_call`. Even
+the bare `ApiClient` it sends through costs ~9 MB: `kubernetes/client/api_client.py` imports pydantic and
+pydantic_core (`SecretStr`, the `ApiResponse` model), `dateutil.parser` and `multiprocessing.pool`, for model
+(de)serialisation and async requests the agent never uses; it parses the JSON itself (`_preload_content=False`).
+So `CoreV1Subset` keeps, for its three methods, exactly what the generated methods hand to `param_serialize`
+(method, path template, path and query parameters, Accept and Content-Type choices, the BearerToken auth
+setting) and `KubeConnection` (connection.py) does what `param_serialize` and `call_api` do with it, through
+the real client's `Configuration`, REST client and `ApiException`.
 
 Method and keyword names are CoreV1Api's, so call sites read the same (and the RBAC test, which derives the
 permissions from the method names called in bgpnet/, keeps working). `tests/unit/test_kube_core_v1.py` checks
-each request against what the real `CoreV1Api` serialises for the same arguments, so a client that changes
-them within the pinned range fails there.
+each request against what the real `CoreV1Api` on a real `ApiClient` hands to the REST client for the same
+arguments, so a client that changes them within the pinned range fails there.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import urllib3
 
-from bgpnet.kube.lean_import import ApiClient, ApiException
+from bgpnet.kube.connection import KubeConnection, RequestTimeout, first_json
 
 # What the generated methods offer; `select_header_accept` picks the first JSON one, as there.
 _ACCEPT = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf", "application/cbor")
@@ -32,14 +33,12 @@ _PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml",
                 "application/apply-patch+cbor")
 
-RequestTimeout = float | tuple[float, float] | None
-
 
 class CoreV1Subset:
     """`list_node`, `patch_node_status` and `read_namespaced_secret` of `kubernetes.client.CoreV1Api`."""
 
-    def __init__(self, api_client: ApiClient) -> None:
-        self.api_client = api_client
+    def __init__(self, connection: KubeConnection) -> None:
+        self.connection = connection
 
     def list_node(
         self,
@@ -59,7 +58,7 @@ class CoreV1Subset:
     def patch_node_status(
         self, name: str, body: dict, *, _content_type: str | None = None, _request_timeout: RequestTimeout = None
     ) -> urllib3.BaseHTTPResponse:
-        content_type = _content_type or self.api_client.select_header_content_type(list(_PATCH_TYPES))
+        content_type = _content_type or first_json(_PATCH_TYPES)
         return self._send("PATCH", "/api/v1/nodes/{name}/status", {"name": name}, [], _ACCEPT, body, content_type,
                           _request_timeout)
 
@@ -76,15 +75,9 @@ class CoreV1Subset:
         self, method: str, path: str, path_params: dict[str, str], query: list[tuple[str, Any]],
         accept: tuple[str, ...], body: dict | None, content_type: str | None, timeout: RequestTimeout,
     ) -> urllib3.BaseHTTPResponse:
-        headers = {"Accept": self.api_client.select_header_accept(list(accept))}
+        headers = {"Accept": first_json(accept)}
         if content_type is not None:
             headers["Content-Type"] = content_type
-        request = self.api_client.param_serialize(
-            method=method, resource_path=path, path_params=path_params, query_params=query,
-            header_params=headers, body=body, post_params=[], files={}, auth_settings=["BearerToken"],
-            collection_formats={})
-        response = self.api_client.call_api(*request, _request_timeout=timeout)
-        if not 200 <= response.status <= 299:
-            response.read()
-            raise ApiException.from_response(http_resp=response, body=None, data=None)  # type: ignore[attr-defined]
-        return response.response
+        request = self.connection.serialize(method, path, path_params=path_params, query=query, headers=headers,
+                                            body=body)
+        return self.connection.send(request, timeout)

@@ -1,7 +1,7 @@
 """The official `kubernetes` client's pieces the agent uses, imported without the package `__init__`s that
 import all of it.
 
-`import kubernetes.client.api_client` first runs `kubernetes/__init__.py`, which imports `dynamic`, `watch`,
+`import kubernetes.client.rest` first runs `kubernetes/__init__.py`, which imports `dynamic`, `watch`,
 `stream`, `utils`, `leaderelection` and `informer` (and through them jsonschema, kubernetes_validate...), and
 `kubernetes/utils/__init__.py` (reached through `kubernetes.client.rest`) imports `create_from_yaml` and
 `metrics`; `kubernetes/config/__init__.py` imports the kubeconfig loader (requests, oauthlib) even for the
@@ -17,6 +17,8 @@ Guarantees:
 - `kubernetes` imported normally first: nothing is deferred (those modules are already in `sys.modules`),
   this module only imports the submodules below, so the agent code runs the same, without the saving.
 - The client classes are the real ones, from their real modules; nothing is copied or patched.
+- `kubernetes.client.api_client` is not among them: it imports pydantic, dateutil and multiprocessing.pool
+  (~9 MB) for what the agent never does; `connection.py` sends through `Configuration` and `rest` directly.
 - A client whose layout no longer fits (a package became a module, a name moved) fails here, at import,
   with `LeanImportError` naming what is missing. setup.cfg pins kubernetes>=37,<38; `tests/unit/
   test_kube_lean_import.py` counts what an agent import loads, so a layout that silently loads everything
@@ -100,9 +102,11 @@ def _attr(module_name: str, attr: str) -> Any:
 for _name in DEFERRED_PACKAGES:
     _defer(_name)
 
-ApiClient: Any = _attr("kubernetes.client.api_client", "ApiClient")
+CLIENT_VERSION: str = _attr("kubernetes.client", "__version__")
 Configuration: Any = _attr("kubernetes.client.configuration", "Configuration")
+RESTClientObject: Any = _attr("kubernetes.client.rest", "RESTClientObject")
 ApiException: type[Exception] = _attr("kubernetes.client.exceptions", "ApiException")
+ApiValueError: type[Exception] = _attr("kubernetes.client.exceptions", "ApiValueError")
 ConfigException: type[Exception] = _attr("kubernetes.config.config_exception", "ConfigException")
 load_incluster_config: Callable[..., None] = _attr("kubernetes.config.incluster_config", "load_incluster_config")
 
@@ -113,5 +117,5 @@ def load_kube_config(**kwargs: Any) -> None:
     _attr("kubernetes.config.kube_config", "load_kube_config")(**kwargs)
 
 
-__all__ = ["ApiClient", "ApiException", "ConfigException", "Configuration", "LeanImportError", "is_deferred",
-           "load_incluster_config", "load_kube_config"]
+__all__ = ["CLIENT_VERSION", "ApiException", "ApiValueError", "ConfigException", "Configuration", "LeanImportError",
+           "RESTClientObject", "is_deferred", "load_incluster_config", "load_kube_config"]

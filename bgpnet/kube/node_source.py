@@ -35,8 +35,9 @@ from typing import Any
 
 import urllib3
 
+from bgpnet.kube.connection import KubeConnection
 from bgpnet.kube.core_v1 import CoreV1Subset
-from bgpnet.kube.lean_import import ApiClient, ApiException
+from bgpnet.kube.lean_import import ApiException
 from bgpnet.kube.node_parse import BadNode, parse_node
 from bgpnet.model import NodeInfo
 
@@ -86,7 +87,7 @@ class _Backoff:
 class NodeSource:
     def __init__(
         self,
-        api_client: ApiClient,
+        connection: KubeConnection,
         on_change: Callable[[Mapping[str, NodeInfo]], None],
         *,
         resync_period: float = 300,
@@ -95,7 +96,7 @@ class NodeSource:
         backoff_initial: float = 0.5,
         request_timeout: float = 60.0,
     ) -> None:
-        self._api = CoreV1Subset(api_client)
+        self._api = CoreV1Subset(connection)
         self._on_change = on_change
         self._resync_period = resync_period
         self._watch_timeout = watch_timeout

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime
 
+from bgpnet.kube.connection import KubeConnection
 from bgpnet.kube.core_v1 import CoreV1Subset
-from bgpnet.kube.lean_import import ApiClient
 
 
 def condition_patch(type_: str, status: str, reason: str, message: str, now: datetime.datetime) -> dict:
@@ -28,10 +28,10 @@ def condition_patch(type_: str, status: str, reason: str, message: str, now: dat
 
 
 def patch_node_condition(
-    api_client: ApiClient, node_name: str, type_: str, status: str, reason: str, message: str
+    connection: KubeConnection, node_name: str, type_: str, status: str, reason: str, message: str
 ) -> None:
     body = condition_patch(type_, status, reason, message, datetime.datetime.now(datetime.UTC))
-    response = CoreV1Subset(api_client).patch_node_status(
+    response = CoreV1Subset(connection).patch_node_status(
         node_name, body, _content_type="application/strategic-merge-patch+json"
     )
     response.drain_conn()

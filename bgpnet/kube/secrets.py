@@ -14,8 +14,9 @@ import binascii
 from pathlib import Path
 
 from bgpnet.config import PasswordRef
+from bgpnet.kube.connection import KubeConnection
 from bgpnet.kube.core_v1 import CoreV1Subset
-from bgpnet.kube.lean_import import ApiClient, ApiException
+from bgpnet.kube.lean_import import ApiException
 from bgpnet.model import Md5Password
 
 # RFC 2385 keys are at most 80 bytes on Linux (TCP_MD5SIG_MAXKEYLEN).
@@ -45,10 +46,10 @@ def _checked(ref: PasswordRef, raw: bytes) -> Md5Password:
 
 
 class PasswordReader:
-    """Reads `PasswordRef`s: Secret keys through the API (when a client is given), files directly."""
+    """Reads `PasswordRef`s: Secret keys through the API (when a connection is given), files directly."""
 
-    def __init__(self, api_client: ApiClient | None) -> None:
-        self._core = CoreV1Subset(api_client) if api_client is not None else None
+    def __init__(self, connection: KubeConnection | None) -> None:
+        self._core = CoreV1Subset(connection) if connection is not None else None
 
     def read(self, ref: PasswordRef) -> Md5Password:
         if ref.file:

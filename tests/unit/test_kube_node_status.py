@@ -1,13 +1,16 @@
-"""patch_node_condition lands on the API as kubelet/Calico send it; load_api_client finds its config."""
+"""patch_node_condition lands on the API as kubelet/Calico send it; load_connection finds its config."""
 
 from __future__ import annotations
 
 import datetime
+import json
+import types
 
 import pytest
 from kubernetes import client
 
-from bgpnet.kube.client import load_api_client
+from bgpnet.kube.client import load_connection
+from bgpnet.kube.core_v1 import CoreV1Subset
 from bgpnet.kube.node_status import condition_patch, patch_node_condition
 from integration.kube_api import KubeApiStandIn, make_node
 
@@ -32,8 +35,8 @@ def test_condition_patch_shape():
 
 def test_network_unavailable_patch_lands_and_keeps_other_conditions(standin, tmp_path):
     standin.create_node(make_node("n1", ["10.0.0.1"], ["10.244.1.0/24"]))
-    api_client = load_api_client(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
-    patch_node_condition(api_client, "n1", "NetworkUnavailable", "False", "BgpnetIsUp", "bgpnet is running")
+    connection = load_connection(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
+    patch_node_condition(connection, "n1", "NetworkUnavailable", "False", "BgpnetIsUp", "bgpnet is running")
     conditions = {c["type"]: c for c in standin.get_node("n1")["status"]["conditions"]}
     assert conditions["Ready"]["status"] == "True"
     mine = conditions["NetworkUnavailable"]
@@ -43,24 +46,27 @@ def test_network_unavailable_patch_lands_and_keeps_other_conditions(standin, tmp
 
 
 def test_patching_a_missing_node_raises_404(standin, tmp_path):
-    api_client = load_api_client(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
+    connection = load_connection(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
     with pytest.raises(client.exceptions.ApiException) as err:
-        patch_node_condition(api_client, "ghost", "NetworkUnavailable", "False", "r", "m")
+        patch_node_condition(connection, "ghost", "NetworkUnavailable", "False", "r", "m")
     assert err.value.status == 404
 
 
-def test_load_api_client_falls_back_to_home_kubeconfig(standin, tmp_path, monkeypatch):
+def test_load_connection_falls_back_to_home_kubeconfig(standin, tmp_path, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / ".kube").mkdir()
     standin.write_kubeconfig(str(tmp_path / ".kube" / "config"))
     monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", "~/.kube/config")
-    api_client = load_api_client(None)
-    assert api_client.configuration.host == standin.url
-    assert client.CoreV1Api(api_client).list_node().items == []
+    connection = load_connection(None)
+    assert connection.configuration.host == standin.url
+    response = CoreV1Subset(connection).list_node()
+    assert json.loads(response.data)["items"] == []
 
 
-def test_load_api_client_prefers_in_cluster_config(tmp_path, monkeypatch):
+@pytest.fixture
+def in_cluster(tmp_path, monkeypatch):
+    """The service-account files and environment a pod sees; returns the token file."""
     token, ca = tmp_path / "token", tmp_path / "ca.crt"
     token.write_text("tok")
     ca.write_text("not checked until a TLS connection is made")
@@ -68,6 +74,23 @@ def test_load_api_client_prefers_in_cluster_config(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     monkeypatch.setattr("kubernetes.config.incluster_config.SERVICE_TOKEN_FILENAME", str(token))
     monkeypatch.setattr("kubernetes.config.incluster_config.SERVICE_CERT_FILENAME", str(ca))
-    api_client = load_api_client(None)
-    assert api_client.configuration.host == "https://10.96.0.1:443"
-    assert api_client.configuration.api_key["BearerToken"] == "bearer tok"
+    return token
+
+
+def test_load_connection_prefers_in_cluster_config(in_cluster):
+    connection = load_connection(None)
+    assert connection.configuration.host == "https://10.96.0.1:443"
+    assert connection.configuration.api_key["BearerToken"] == "bearer tok"
+
+
+def test_a_rotated_service_account_token_reaches_the_next_request(in_cluster, monkeypatch):
+    # kubelet rewrites the projected token file before the token expires; the in-cluster loader's
+    # refresh_api_key_hook re-reads it once the copy it holds is a minute old.
+    connection = load_connection(None)
+    first = connection.serialize("GET", "/api/v1/nodes").headers["authorization"]
+    in_cluster.write_text("tok2")
+    assert connection.serialize("GET", "/api/v1/nodes").headers["authorization"] == first == "bearer tok"
+    later = datetime.datetime.now() + datetime.timedelta(minutes=2)
+    clock = types.SimpleNamespace(datetime=types.SimpleNamespace(now=lambda: later), timedelta=datetime.timedelta)
+    monkeypatch.setattr("kubernetes.config.incluster_config.datetime", clock)
+    assert connection.serialize("GET", "/api/v1/nodes").headers["authorization"] == "bearer tok2"
