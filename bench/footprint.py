@@ -10,6 +10,12 @@ receivers are node1 (`bgpnet agent`, the P farm addresses as global `peers:`) an
 sessions, `protocol kernel` exporting everything). Both use hold time 9 s / keepalive 3 s (bgpnet's default).
 Once both kernels hold every route, RSS (VmRSS) is read and CPU time (utime+stime from /proc) is sampled over
 an idle window. Goal (issue 8): agent + speaker <= 70 MB.
+
+What is measured is the agent a node runs: started with the in-cluster config, as the DaemonSet pod is (no
+--kubeconfig; service host/port in the environment, token and CA under /var/run/secrets, HTTPS with a bearer
+token to the API stand-in; see bgpnet.lab.incluster). `--kubeconfig-agent` measures the lab's older way instead
+(--kubeconfig to a plain-HTTP stand-in), which also loads the kubeconfig machinery (requests, oauthlib) that a
+node never loads. The JSON says which one ran ("agent_api_config").
 """
 
 from __future__ import annotations
@@ -69,11 +75,11 @@ def birdnode_config(peers: int) -> str:
     return "\n".join(parts) + "\n"
 
 
-def measure(peers: int, routes: int, window: float, workdir: Path) -> dict:
+def measure(peers: int, routes: int, window: float, workdir: Path, *, in_cluster: bool = True) -> dict:
     from lablib import start_agent
 
     with NetnsGroup("bgpfp") as group:
-        cluster = Cluster(group, workdir, cluster_cidr="10.0.0.0/8")
+        cluster = Cluster(group, workdir, cluster_cidr="10.0.0.0/8", in_cluster=in_cluster)
         node = cluster.add_node(1, start_agent=False, extra_config={
             "nodeToNodeMesh": False,
             "peers": [{"address": farm_address(i), "asn": FARM_ASN} for i in range(peers)]})
@@ -128,6 +134,7 @@ def measure(peers: int, routes: int, window: float, workdir: Path) -> dict:
         names[pid] = "exabgp" if parents[pid] == agent.pid else "api-helper"
     return {
         "peers": peers, "routes": routes, "idle_window_s": window,
+        "agent_api_config": "in-cluster" if in_cluster else "kubeconfig",
         "bgpnet": {"rss_mb": round(sum(rss[p] for p in bgpnet_pids) / 1024, 1),
                    "rss_mb_by_process": {names[p]: round(rss[p] / 1024, 1) for p in bgpnet_pids},
                    "idle_cpu_percent": cpu_percent(bgpnet_pids),
@@ -144,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--routes", type=int)
     parser.add_argument("--window", type=float)
+    parser.add_argument("--kubeconfig-agent", action="store_true",
+                        help="start the agent with --kubeconfig (plain HTTP) instead of the in-cluster config")
     args = parser.parse_args(argv)
     peer_counts = args.peers or ([2] if args.quick else [10, 100])
     routes = args.routes or (50 if args.quick else 1000)
@@ -154,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for peers in peer_counts:
             run_dir = workdir / f"p{peers}"
             run_dir.mkdir()
-            results.append(measure(peers, routes, window, run_dir))
+            results.append(measure(peers, routes, window, run_dir, in_cluster=not args.kubeconfig_agent))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     rows = [[r["peers"], r["routes"], r["bgpnet"]["rss_mb"], r["bird"]["rss_mb"],
@@ -162,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
              r["bird"]["idle_cpu_percent"]] for r in results]
     print(format_table(["peers", "routes", "bgpnet RSS MB", "BIRD RSS MB", "ratio", "bgpnet idle CPU %",
                         "BIRD idle CPU %"], rows), end="")
+    print(f"  agent API config: {results[0]['agent_api_config'] if results else '-'}")
     for r in results:
         print(f"  {r['peers']} peers, bgpnet by process: RSS MB {r['bgpnet']['rss_mb_by_process']}, idle CPU % "
               f"{r['bgpnet']['idle_cpu_percent_by_process']}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from benchlib import FibCounter
 
 from bgpnet.lab.bird import render_bird_config
-from bgpnet.lab.cluster import Cluster, ClusterNode, executable, wait_for
+from bgpnet.lab.cluster import Cluster, ClusterNode, wait_for
 from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.topology import LabPlan, plan_lab, tor_peer_config
 
@@ -88,14 +88,8 @@ class BenchLab:
 
 
 def start_agent(cluster: Cluster, node: ClusterNode, level: str = "info") -> subprocess.Popen:
-    with open(node.workdir / "agent.log", "a") as log:
-        node.agent = node.ns.spawn(
-            [executable("bgpnet"), "agent", "--config", str(node.workdir / "config.yaml"),
-             "--node-name", node.name, "--kubeconfig", str(cluster.kubeconfig), "--run-dir", str(node.run_dir),
-             "--cni-conf-dir", str(node.cni_conf_dir), "--rt-protos-dir", str(cluster.workdir / "rt_protos.d"),
-             "--log-level", level],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    return node.agent
+    """The lab's own agent start (with --kubeconfig, or in-cluster when the Cluster was built so), at `level`."""
+    return cluster.start_agent(node, log_level=level)
 
 
 def wait_agent_gone(node: ClusterNode, timeout: float = 20) -> None:

@@ -162,6 +162,8 @@ def _lab_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--tor", choices=["bird", "external"], default="bird",
                     help="tor mode: run BIRD2 as ToR, or leave the ToR namespace ready for your own router")
     up.add_argument("--json", action="store_true", help="print only a JSON description on stdout")
+    up.add_argument("--in-cluster", action="store_true",
+                    help="agents use the in-cluster config as in a DaemonSet pod (HTTPS, service-account token)")
     status = lab_sub.add_parser("status", help="show the running lab: processes, matrix, routes")
     status.add_argument("--json", action="store_true")
     lab_sub.add_parser("down", help="remove every namespace, process and file the lab made")
@@ -178,7 +180,7 @@ def run_lab(args: argparse.Namespace) -> int:
     try:
         if args.lab_command == "up":
             plan = plan_lab(args.nodes, args.pods_per_node, args.mode, args.tor)
-            return commands.up(plan, store, as_json=args.json)
+            return commands.up(plan, store, as_json=args.json, in_cluster=args.in_cluster)
         if args.lab_command == "status":
             return commands.status(store, as_json=args.json)
         return commands.down(store)

@@ -11,6 +11,12 @@ The API stand-in is test code (`integration/kube_api`), not part of the installe
 `python -m integration.kube_api` from the source checkout the `bgpnet` package was installed from (editable).
 Every process is started in its own session, so a Ctrl-C at the terminal reaches only the builder, whose
 cleanup then stops them by PID.
+
+With `in_cluster=True` the agents run as a DaemonSet pod's would (bgpnet.lab.incluster): no --kubeconfig, the
+service host and port in the environment, a service-account token and CA file where the in-cluster config looks
+for them, and the stand-in serving HTTPS only and demanding that token. The test-side client and the written
+kubeconfig carry the CA and token too, so `kubectl --kubeconfig` keeps working. By default (False) the agents get
+--kubeconfig for a plain-HTTP stand-in without authentication.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import bgpnet
+from bgpnet.lab.incluster import ApiCredentials, in_cluster_argv, in_cluster_env, write_credentials
 from bgpnet.lab.netns import Netns, NetnsGroup, entered
 from bgpnet.lab.processes import descendants
 from bgpnet.lab.topology import API_IP, CLUSTER_ASN, CLUSTER_CIDR, SEGMENT, TorPlan, node_ip, pod_cidr
@@ -134,7 +142,7 @@ class Tor:
 class Cluster:
     def __init__(self, group: NetnsGroup, workdir: Path, *, asn: int = CLUSTER_ASN,
                  cluster_cidr: str = CLUSTER_CIDR, extra_config: dict | None = None,
-                 progress: Callable[[str], None] = lambda _msg: None) -> None:
+                 progress: Callable[[str], None] = lambda _msg: None, in_cluster: bool = False) -> None:
         import kubernetes  # here, not at import time: `bgpnet --help` should not pay for it
 
         self.group = group
@@ -150,26 +158,44 @@ class Cluster:
         self.segment.run("ip", "link", "add", "br0", "type", "bridge")
         self.segment.run("ip", "addr", "add", f"{API_IP}/{SEGMENT.prefixlen}", "dev", "br0")
         self.segment.run("ip", "link", "set", "br0", "up")
+        self.credentials: ApiCredentials | None = None
+        if in_cluster:
+            progress("in-cluster agents: TLS certificate and service-account token for the API stand-in")
+            self.credentials = write_credentials(workdir / "api-credentials", API_IP)
         progress(f"Kubernetes API stand-in on {API_IP}")
         self.api_proc, self.api_url = self._start_api()
         self.kubeconfig = workdir / "kubeconfig"
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-            "clusters": [{"name": "lab", "cluster": {"server": self.api_url}}],
-            "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab"}}],
-            "users": [{"name": "lab", "user": {}}],
-        }))
+        cluster: dict[str, Any] = {"server": self.api_url}
+        user: dict[str, Any] = {}
         conf = kubernetes.client.Configuration()
         conf.host = self.api_url
+        if self.credentials is not None:
+            cluster["certificate-authority"] = str(self.credentials.cert)
+            user["token"] = self.credentials.token
+            conf.ssl_ca_cert = str(self.credentials.cert)
+            conf.api_key = {"authorization": f"Bearer {self.credentials.token}"}
+        self.kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "lab",
+            "clusters": [{"name": "lab", "cluster": cluster}],
+            "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab"}}],
+            "users": [{"name": "lab", "user": user}],
+        }))
         self.api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(conf))
+
+    @property
+    def in_cluster(self) -> bool:
+        return self.credentials is not None
 
     def _start_api(self) -> tuple[subprocess.Popen, str]:
         # stdout goes to a file, not a pipe: the stand-in outlives `bgpnet lab up`, and a pipe whose reader has
         # exited would kill it with SIGPIPE on its next write.
         out = self.workdir / "kube-api.log"
+        argv = [sys.executable, "-m", STANDIN_MODULE, "--listen", f"{API_IP}:0"]
+        if self.credentials is not None:
+            argv += ["--tls-cert", str(self.credentials.cert), "--tls-key", str(self.credentials.key),
+                     "--token-file", str(self.credentials.token_file), "--access-log"]
         with open(out, "w") as log:
-            proc = self.segment.spawn([sys.executable, "-m", STANDIN_MODULE, "--listen", f"{API_IP}:0"],
-                                      cwd=str(source_root()), stdout=log, stderr=subprocess.STDOUT,
+            proc = self.segment.spawn(argv, cwd=str(source_root()), stdout=log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
 
         def url() -> str | None:
@@ -252,13 +278,27 @@ class Cluster:
     def delete_node(self, node: ClusterNode) -> None:
         self.call(self.api.delete_node, node.name)
 
-    def start_agent(self, node: ClusterNode) -> subprocess.Popen:
+    def agent_argv(self, node: ClusterNode, log_level: str = "debug") -> list[str]:
+        """The agent's command line as the namespace runs it: with --kubeconfig, or wrapped for in-cluster."""
+        argv = [executable("bgpnet"), "agent", "--config", str(node.workdir / "config.yaml"),
+                "--node-name", node.name, "--run-dir", str(node.run_dir), "--cni-conf-dir", str(node.cni_conf_dir),
+                "--rt-protos-dir", str(self.workdir / "rt_protos.d"), "--log-level", log_level]
+        if self.credentials is None:
+            return [*argv[:2], "--kubeconfig", str(self.kubeconfig), *argv[2:]]
+        return in_cluster_argv(argv, self.credentials)
+
+    def agent_env(self, base: dict[str, str] | None = None) -> dict[str, str] | None:
+        """The agent's environment: `base` (default: ours) plus, in-cluster, the service's host and port."""
+        if self.credentials is None:
+            return base
+        return in_cluster_env(API_IP, urlsplit(self.api_url).port or 443, base)
+
+    def start_agent(self, node: ClusterNode, *, log_level: str = "debug",
+                    env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start the node's agent (its PID is the agent's, also in-cluster); `env` replaces our environment."""
         with open(node.workdir / "agent.log", "a") as log:
             node.agent = node.ns.spawn(
-                [executable("bgpnet"), "agent", "--config", str(node.workdir / "config.yaml"),
-                 "--node-name", node.name, "--kubeconfig", str(self.kubeconfig), "--run-dir", str(node.run_dir),
-                 "--cni-conf-dir", str(node.cni_conf_dir), "--rt-protos-dir", str(self.workdir / "rt_protos.d"),
-                 "--log-level", "debug"],
+                self.agent_argv(node, log_level), env=self.agent_env(env),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         return node.agent
 

@@ -66,7 +66,7 @@ def _check_root() -> None:
 
 # --- up --------------------------------------------------------------------------------------------------
 def up(plan: LabPlan, store: StateStore, *, as_json: bool, out: TextIO = sys.stdout,
-       progress: Progress | None = None) -> int:
+       progress: Progress | None = None, in_cluster: bool = False) -> int:
     progress = progress or Progress()
     _check_root()
     if plan.tor is not None:
@@ -84,7 +84,7 @@ def up(plan: LabPlan, store: StateStore, *, as_json: bool, out: TextIO = sys.std
         raise LabError(str(exc)) from None
     previous = _interrupt_on(signal.SIGTERM, signal.SIGHUP)
     try:
-        description = _build(plan, group, state, store, progress)
+        description = _build(plan, group, state, store, progress, in_cluster)
         return _show_after_up(plan, description, as_json, out, progress)
     except BaseException as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the cleanup
@@ -112,11 +112,12 @@ def _interrupt_on(*signals: signal.Signals) -> dict[int, Any]:
 
 
 def _build(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
-           progress: Callable[[str], None]) -> dict[str, Any]:
+           progress: Callable[[str], None], in_cluster: bool = False) -> dict[str, Any]:
     workdir = Path(state.workdir)
     workdir.mkdir(parents=True)
     progress(f"lab {group.tag}: {plan.mode} mode, {len(plan.nodes)} nodes, workdir {workdir}")
-    cluster = Cluster(group, workdir, asn=plan.cluster_asn, cluster_cidr=plan.cluster_cidr, progress=progress)
+    cluster = Cluster(group, workdir, asn=plan.cluster_asn, cluster_cidr=plan.cluster_cidr, progress=progress,
+                      in_cluster=in_cluster)
     if plan.tor is not None:
         bird = plan.tor.kind == "bird"
         progress(f"ToR {plan.tor.ip} AS {plan.tor.asn}: " + ("BIRD2" if bird else "empty, for your own router"))

@@ -1,17 +1,22 @@
-"""A Kubernetes API stand-in for the subset bgpnet uses, driven by the real `kubernetes` client over HTTP.
+"""A Kubernetes API stand-in for the subset bgpnet uses, driven by the real `kubernetes` client over HTTP or HTTPS.
 
 `KubeApiStandIn` is the test and lab control surface: create/update/patch/delete objects directly (as if
 written to etcd, no HTTP), `compact()` the event history so old resourceVersions get 410, `stop()`/`start()`
 to simulate an API outage with state kept, and per-route request counts. `python -m integration.kube_api`
 runs the same thing as a process (see __main__).
+
+By default it speaks plain HTTP without authentication (the client needs only its URL). Given a certificate and
+key it speaks TLS only, and given a token it demands `Authorization: Bearer <token>` (401 otherwise): together
+that is what an agent's in-cluster config (service-account token and CA) needs from a real API server.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import ssl
 from collections import Counter
-from typing import Any
+from typing import Any, TextIO
 
 from .objects import make_node, make_secret
 from .patch import json_merge_patch, strategic_merge_patch
@@ -32,11 +37,28 @@ class KubeApiStandIn:
         bookmark_before_timeout: float = 2.0,
         default_watch_timeout: float = 1800.0,
         history_limit: int = 10_000,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        token: str | None = None,
+        access_log: TextIO | None = None,
     ) -> None:
+        """`tls_cert`/`tls_key` (PEM files, both or neither): serve HTTPS only; `tls_cert` is also the CA a client
+        trusts (a self-signed certificate). `token`: require it as a bearer token. `access_log`: one line per
+        response written there."""
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("the stand-in needs both tls_cert and tls_key for TLS, or neither")
+        self.tls_cert = tls_cert
+        self.token = token
+        context = None
+        if tls_cert is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls_cert, tls_key)
+            context.set_alpn_protocols(["http/1.1"])  # what it serves; a Go client offering h2 falls back
         self.store = Store(history_limit=history_limit)
         self._http = HttpFront(
             self.store, host, port, bookmark_interval=bookmark_interval,
             bookmark_before_timeout=bookmark_before_timeout, default_watch_timeout=default_watch_timeout,
+            ssl_context=context, token=token, access_log=access_log,
         )
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
@@ -65,7 +87,7 @@ class KubeApiStandIn:
     def url(self) -> str:
         host = self._http.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self._http.port}"
+        return f"{self._http.scheme}://{host}:{self._http.port}"
 
     @property
     def bookmark_interval(self) -> float:
@@ -76,10 +98,13 @@ class KubeApiStandIn:
         self._http.bookmark_interval = seconds
 
     def kubeconfig(self) -> dict[str, Any]:
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.tls_cert is not None:
+            cluster["certificate-authority"] = self.tls_cert
         return {
             "apiVersion": "v1", "kind": "Config", "current-context": "standin",
-            "clusters": [{"name": "standin", "cluster": {"server": self.url}}],
-            "users": [{"name": "standin", "user": {"token": "standin"}}],
+            "clusters": [{"name": "standin", "cluster": cluster}],
+            "users": [{"name": "standin", "user": {"token": self.token or "standin"}}],
             "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}],
         }
 

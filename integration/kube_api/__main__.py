@@ -1,12 +1,16 @@
 """`python -m integration.kube_api --listen 127.0.0.1:0 --nodes-file F`: the stand-in as a process.
 
-Prints its URL (`http://127.0.0.1:PORT`) as the first stdout line, then serves until SIGTERM/SIGINT or EOF on
+Prints its URL (`http://127.0.0.1:PORT`, or `https://...` with `--tls-cert`/`--tls-key`) as the first stdout line,
+then serves until SIGTERM/SIGINT or EOF on
 stdin when `--control-stdin` is given. Control commands on stdin, one per line, each answered by one JSON
 line on stdout: `compact`, `stop` (outage, state kept), `start`, `counts`, `rv`. Everything else (creating,
 changing, deleting Nodes and Secrets) goes through the ordinary API with the real client.
 
 The nodes file is JSON or YAML: a list of objects, a `{"items": [...]}` List, or YAML documents; each item is
 a Node unless its kind is Secret.
+
+`--token-file F` requires `Authorization: Bearer <contents of F>` on every request (401 otherwise);
+`--access-log` writes one line per response to stderr (verb, URI, code, scheme, whether the token came).
 """
 
 from __future__ import annotations
@@ -50,12 +54,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bookmark-before-timeout", type=float, default=2.0)
     parser.add_argument("--history-limit", type=int, default=10_000)
     parser.add_argument("--control-stdin", action="store_true", help="read control commands from stdin")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve HTTPS only (needs --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--token-file", help="require this file's content as bearer token on every request")
+    parser.add_argument("--access-log", action="store_true", help="one line per response on stderr")
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
 
     host, port = _split_listen(args.listen)
+    token = None
+    if args.token_file:
+        with open(args.token_file) as f:
+            token = f.read().strip()
+        if not token:
+            parser.error(f"--token-file {args.token_file} is empty")
     standin = KubeApiStandIn(host, port, bookmark_interval=args.bookmark_interval,
                              bookmark_before_timeout=args.bookmark_before_timeout,
-                             history_limit=args.history_limit)
+                             history_limit=args.history_limit, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                             token=token, access_log=sys.stderr if args.access_log else None)
     if args.nodes_file:
         standin.load(_read_objects(args.nodes_file))
     standin.start()

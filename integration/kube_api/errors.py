@@ -54,6 +54,11 @@ def conflict(resource: str, name: str) -> ApiError:
     )
 
 
+def unauthorized() -> ApiError:
+    # What the authentication filter answers when no authenticator accepts the request (no details).
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

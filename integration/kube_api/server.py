@@ -1,4 +1,4 @@
-"""The stand-in's HTTP face: kube-apiserver's URL layout, query parameters and wire formats over plain HTTP.
+"""The stand-in's HTTP face: kube-apiserver's URL layout, query parameters and wire formats, over plain HTTP or TLS.
 
 Served with http.server's ThreadingHTTPServer (one thread per connection, HTTP/1.1 keep-alive, as urllib3's
 pool expects). Watches are `Transfer-Encoding: chunked` streams of `{"type": ..., "object": ...}\\n` lines,
@@ -10,18 +10,29 @@ event in a 200 response, not as an HTTP status.
 
 `stop()` simulates an API outage: the listening socket is closed and every open connection is cut, while the
 store keeps its state; `start()` listens again on the same address and port.
+
+With an `ssl.SSLContext` it serves HTTPS only, as kube-apiserver does (`--tls-cert-file`): the TLS handshake runs
+in the connection's own thread, so a client that stalls in it cannot hold up `accept`. With a token, every
+request must carry `Authorization: Bearer <token>` (a service account's, as the in-cluster config sends);
+anything else is answered 401 with the apiserver's `Unauthorized` Status before any route is looked at, which is
+what kube-apiserver's authentication filter does with `--anonymous-auth=false` (with anonymous access on, a
+request without credentials would reach authorization as system:anonymous and get 403 instead). An access log
+(one line per response, shaped like the apiserver's httplog lines) shows what each request carried.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from . import errors
@@ -65,12 +76,24 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
+    auth = "none"  # what the request carried: "none" (no token required), "bearer" (the token), "rejected"
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Called by send_response: one access-log line per response (a watch's when its stream starts)."""
+        self.server.owner._access(self, code)
 
     def setup(self) -> None:
         super().setup()
         self.server.owner._track(self.connection, add=True)
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()  # here, in this connection's thread, not in the accept loop
+            except BaseException:
+                self.server.owner._track(self.connection, add=False)  # finish() does not run after setup fails
+                raise
 
     def finish(self) -> None:
         try:
@@ -106,6 +129,14 @@ class _Handler(BaseHTTPRequestHandler):
             url = url._replace(path=url.path.rstrip("/"))  # the client asks for "/api/" and "/apis/"
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         owner = self.server.owner
+        if owner.token is not None:
+            if not _bearer_matches(self.headers.get("Authorization"), owner.token):
+                self.auth = "rejected"
+                owner._count("UNAUTHORIZED")
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))  # keep-alive: drop the body
+                self._send_error(errors.unauthorized())
+                return
+            self.auth = "bearer"
         is_watch = query.get("watch") in ("true", "1") or "/watch/" in url.path
         owner._count(f"{'WATCH' if is_watch else method} {_template(url.path)}")
         try:
@@ -322,6 +353,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
 
+def _bearer_matches(header: str | None, token: str) -> bool:
+    scheme, _, credential = (header or "").partition(" ")
+    # The scheme is case-insensitive (RFC 7235), as in the apiserver's bearertoken authenticator.
+    return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), token.encode())
+
+
 def _template(path: str) -> str:
     """Request-count key: the path with object and namespace names replaced by placeholders."""
     path = re.sub(r"^/api/v1/watch/", "/api/v1/", path)
@@ -337,19 +374,44 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(address, _Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        if self.owner.ssl_context is not None:
+            # The handshake is deferred to the handler thread (_Handler.setup).
+            conn = self.owner.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if self.owner.ssl_context is not None and isinstance(exc, OSError):
+            # A failed TLS handshake (e.g. a client that does not trust the CA): one line, not a traceback.
+            self.owner._log(f'"TLS/connection error" srcIP="{_address(client_address)}" err="{exc}"')
+            return
+        super().handle_error(request, client_address)
+
+
+def _address(address: Any) -> str:
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address)
+
 
 class HttpFront:
-    """Serves a Store over HTTP; can be stopped (outage) and started again on the same port."""
+    """Serves a Store over HTTP or HTTPS; can be stopped (outage) and started again on the same port."""
 
     def __init__(self, store: Store, host: str, port: int, *, bookmark_interval: float,
-                 bookmark_before_timeout: float, default_watch_timeout: float) -> None:
+                 bookmark_before_timeout: float, default_watch_timeout: float,
+                 ssl_context: ssl.SSLContext | None = None, token: str | None = None,
+                 access_log: TextIO | None = None) -> None:
         self.store = store
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
+        self.token = token
+        self.access_log = access_log
         self.bookmark_interval = bookmark_interval
         self.bookmark_before_timeout = bookmark_before_timeout
         self.default_watch_timeout = default_watch_timeout
         self._lock = threading.Lock()
+        self._log_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._counts: Counter[str] = Counter()
         self._server: _Server | None = None
@@ -394,6 +456,23 @@ class HttpFront:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+    def _access(self, handler: _Handler, code: int | str) -> None:
+        if self.access_log is None:
+            return
+        self._log(f'"HTTP" verb="{handler.command}" URI="{handler.path}" resp={code} '
+                  f'srcIP="{_address(handler.client_address)}" scheme="{self.scheme}" auth="{handler.auth}" '
+                  f'userAgent="{handler.headers.get("User-Agent", "")}"')
+
+    def _log(self, line: str) -> None:
+        if self.access_log is not None:
+            with self._log_lock:
+                self.access_log.write(line + "\n")
+                self.access_log.flush()
 
     def _count(self, key: str) -> None:
         with self._lock:
