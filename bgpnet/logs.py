@@ -20,6 +20,7 @@ import logging
 import re
 import sys
 import time
+from ipaddress import IPv4Network
 from typing import Any, TextIO
 
 REDACTED = "[redacted]"
@@ -44,6 +45,12 @@ def redact_value(name: str, value: Any) -> Any:
         return REDACTED
     if isinstance(value, dict):
         return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(name, v) for v in value]
+    if isinstance(value, IPv4Network):
+        # Learned IPv4 prefixes are also floats (bgpnet.speaker.interning), which `json.dumps` would print as
+        # a number without asking `default=str`.
+        return str(value)
     return value
 
 

@@ -89,6 +89,7 @@ class ImportPolicy:
     # integer masks give the same answer for aligned prefixes.
     _cluster: tuple[tuple[int, int, int, int], ...] = field(init=False, repr=False, compare=False)
     _own: tuple[tuple[int, int, int, int], ...] = field(init=False, repr=False, compare=False)
+    _check_origins: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         def as_ints(cidrs: tuple[IPNetwork, ...]) -> tuple[tuple[int, int, int, int], ...]:
@@ -96,44 +97,41 @@ class ImportPolicy:
 
         object.__setattr__(self, "_cluster", as_ints(self.cluster_cidrs))
         object.__setattr__(self, "_own", as_ints(self.own_cidrs))
+        object.__setattr__(self, "_check_origins", bool(self.origins))
 
     def reject_reason(self, route: LearnedRoute) -> str | None:
         """None when the route may be installed, else the reason label."""
         prefix = route.prefix
         # `_prefixlen`, `_version` and the address's `_ip` are what the public properties return, minus a
         # Python call each: this runs for every prefix of a full table.
-        length = prefix._prefixlen
-        if length == 0 and self.accept_default_route:
-            # The way out of the cluster, from a ToR: only the loop and family checks still apply.
-            return self._loop_or_family(route)
-        version, address = prefix._version, prefix.network_address._ip
-        # Inside a cluster CIDR: the CIDR is no longer than the prefix and the prefix, masked by it, is it.
-        for v, c_net, c_mask, c_len in self._cluster:
-            if v == version and c_len <= length and address & c_mask == c_net:
-                break
-        else:
-            return OUTSIDE_CLUSTER
-        # Overlap in either direction: a peer's /32 inside our /24 would steal one of our pods, and a supernet
-        # of our /24 would be fine for other addresses but is never what a node announces. Two prefixes
-        # overlap exactly when they agree under the shorter one's mask.
-        for v, o_net, o_mask, o_len in self._own:
-            if v == version:
-                mask = o_mask if o_len <= length else int(prefix.netmask)
-                if address & mask == o_net & mask:
-                    return OWN_CIDR
-        if self.origins and not self.origins.allows(route, version, address, length):
-            return WRONG_ORIGIN
-        return self._loop_or_family(route)
-
-    def _loop_or_family(self, route: LearnedRoute) -> str | None:
-        prefix = route.prefix
+        length, version = prefix._prefixlen, prefix._version
+        # The default route, when accepted from this peer (the way out of the cluster, from a ToR), skips the
+        # CIDR checks; the loop and family checks below still apply.
+        if length or not self.accept_default_route:
+            address = prefix.network_address._ip
+            # Inside a cluster CIDR: the CIDR is no longer than the prefix and the prefix, masked by it, is it.
+            for v, c_net, c_mask, c_len in self._cluster:
+                if v == version and c_len <= length and address & c_mask == c_net:
+                    break
+            else:
+                return OUTSIDE_CLUSTER
+            # Overlap in either direction: a peer's /32 inside our /24 would steal one of our pods, and a
+            # supernet of our /24 would be fine for other addresses but is never what a node announces. Two
+            # prefixes overlap exactly when they agree under the shorter one's mask.
+            for v, o_net, o_mask, o_len in self._own:
+                if v == version:
+                    mask = o_mask if o_len <= length else int(prefix.netmask)
+                    if address & mask == o_net & mask:
+                        return OWN_CIDR
+            if self._check_origins and not self.origins.allows(route, version, address, length):
+                return WRONG_ORIGIN
         # RFC 4271 §9.1.2: a route whose AS_PATH already holds our own AS looped back to us (e.g. a ToR that
         # re-advertises our own prefix). ExaBGP does not check this, so we do.
         if self.own_asn in route.as_path:
             return AS_PATH_LOOP
         # The kernel installs an IPv4 route via an IPv6 gateway (RFC 5549 style) but not the reverse, and an
         # IPv4-mapped IPv6 next hop for an IPv6 prefix is not reachable on the wire: refuse mixed families.
-        if route.next_hop.version != prefix.version:
+        if route.next_hop._version != version:
             return NEXT_HOP_FAMILY
         return None
 

@@ -107,7 +107,7 @@ class Rib:
             paths = by_prefix.get(prefix)
             if paths is None:
                 # A prefix only this peer offers (the common case): its kernel route follows directly, without
-                # another pass over `touched` (each dict operation on a network key costs a Python-level hash).
+                # another pass over `touched` (each dict operation on a network key probes a large table).
                 by_prefix[prefix] = {peer: route}
                 self._routes[prefix] = self._changed[prefix] = route_via(prefix, route.next_hop)
             else:

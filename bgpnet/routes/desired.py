@@ -44,9 +44,9 @@ class DesiredRoutes:
                resolve: Resolve | None) -> None:
         """Recompute the entries of the changed prefixes only: `changes` pairs each with its learned route now
         (None: no learned route; a stale one then stands in if there is one)."""
-        # Each dict operation on a prefix costs a Python-level hash: per prefix this does one insert into
-        # `subset` and one into the resolver's output, then merges with `dict.update`, which reuses the hashes
-        # the dicts already hold (and one pop for each prefix that goes away).
+        # Each dict operation on a prefix costs a hash and a probe of a large table: per prefix this does one
+        # insert into `subset` and one into the resolver's output, then merges with `dict.update`, which reuses
+        # the hashes the dicts already hold (and one pop for each prefix that goes away).
         subset: dict[IPNetwork, KernelRoute] = {}
         gone: list[IPNetwork] = []
         for prefix, route in changes:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno as errnos
 import os
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -102,17 +102,18 @@ class RouteTable:
             self._adopt_kernel_state()
         return self._apply(index_by_prefix(desired), started)
 
-    def apply_changes(self, desired: Mapping[IPNetwork, KernelRoute], prefixes: Iterable[IPNetwork]
+    def apply_changes(self, desired: Mapping[IPNetwork, KernelRoute], prefixes: Collection[IPNetwork]
                       ) -> ApplyResult:
         """Make the kernel match `desired` for `prefixes` (every other prefix is assumed unchanged since the
-        last apply). `desired` is the caller's whole desired map and is not retained."""
+        last apply; each appears once, e.g. a set or a dict of changes). `desired` is the caller's whole
+        desired map and is not retained."""
         started = time.perf_counter()
         if self._needs_dump:  # the cache is not the kernel's truth: fall back to a full apply
             self._adopt_kernel_state()
             return self._apply(dict(desired), started)
-        look_at = set(prefixes)
-        look_at |= self._retry
-        plan = plan_prefixes(desired, self._installed, look_at)
+        if self._retry:  # prefixes the kernel refused last time are looked at again
+            prefixes = {*prefixes, *self._retry}
+        plan = plan_prefixes(desired, self._installed, prefixes)
         return self._send(plan, None, started)
 
     def installed_by_family(self) -> dict[str, int]:

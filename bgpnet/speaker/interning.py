@@ -3,10 +3,10 @@
 A full table is tens of thousands of prefixes that all carry the same peer and next hop, and every prefix is a
 key in several dicts (RIB per peer and per prefix, desired routes, the route table's cache). The stdlib's
 `ipaddress` objects recompute their hash in Python on every dict operation, which was the top entry of the
-agent's profile during a full-table transfer. The subclasses here hash once and compare, hash and pickle
-like the plain stdlib values, so the rest of bgpnet never needs to know they exist. Prefixes are interned by
-their BGP wire encoding (length octet + significant octets), so a re-learned table costs one dict lookup per
-prefix and reuses the objects of the first one.
+agent's profile during a full-table transfer. The subclasses here hash once (IPv4 prefixes even in C) and
+compare, hash and pickle like the plain stdlib values, so the rest of bgpnet never needs to know they exist.
+Prefixes are interned by their BGP wire encoding (length octet + significant octets), so a re-learned table
+costs one dict lookup per prefix and reuses the objects of the first one.
 """
 
 from __future__ import annotations
@@ -20,15 +20,38 @@ _CACHE_LIMIT = 1 << 18
 _ADDRESS_LIMIT = 4096
 
 
-class HashedIPv4Network(IPv4Network):
-    """An `IPv4Network` whose hash is computed once. Equal to, and hashing like, a plain IPv4Network."""
+class HashedIPv4Network(float, IPv4Network):
+    """An `IPv4Network` that is equal to, and hashes like, the plain one, with its hash computed in C.
+
+    Every dict operation on a prefix key calls its hash. A Python-level `__hash__` (even one returning a stored
+    value) is a Python call, ~30 ns more than the C slot of a built-in type, and a full-table transfer does
+    about ten such operations per prefix. So the object is also a `float` whose value is the stdlib's hash of
+    the network (an int below 2**32, which a float holds exactly, and equal ints and floats hash alike): its
+    `tp_hash` is float's own C function. Everything an `IPv4Network` does is `IPv4Network`'s: equality,
+    ordering, `str`, attributes (the three the stdlib sets are slots, read as fast as before). What the float
+    base would add is switched off where it could be reached by mistake: `bool()` is always true (0.0.0.0/0
+    hashes to 0), `format()` and `!=` are the network's. `json.dumps` of a raw prefix would print the number,
+    so bgpnet formats prefixes with `str` before JSON (bgpnet/logs.py does it for log fields).
+    """
+
+    __slots__ = ("network_address", "netmask", "_prefixlen")
+    __hash__ = float.__hash__  # C: the type slot points at float_hash, not at a Python method
+    __eq__ = IPv4Network.__eq__
+    __ne__ = object.__ne__  # float's would compare the hashes: two networks may share one
+    __lt__ = IPv4Network.__lt__
+    __le__ = IPv4Network.__le__
+    __gt__ = IPv4Network.__gt__
+    __ge__ = IPv4Network.__ge__
+    __format__ = object.__format__
+
+    def __new__(cls, address: object, strict: bool = True) -> HashedIPv4Network:
+        return float.__new__(cls, hash(IPv4Network(address, strict)))  # type: ignore[arg-type]
 
     def __init__(self, address: object, strict: bool = True) -> None:
-        super().__init__(address, strict)  # type: ignore[arg-type]
-        self._hash = super().__hash__()
+        IPv4Network.__init__(self, address, strict)  # type: ignore[arg-type]
 
-    def __hash__(self) -> int:
-        return self._hash
+    def __bool__(self) -> bool:
+        return True
 
     def __repr__(self) -> str:
         return f"IPv4Network({str(self)!r})"

@@ -43,6 +43,19 @@ def test_extra_fields_and_quoting():
     assert line.endswith('msg="wrote CNI conflist" dir=/etc/cni/net.d note="say \\"hi\\"\\nbye"')
 
 
+def test_learned_prefixes_in_extra_fields_are_written_as_text_in_both_formats():
+    from bgpnet.speaker.interning import network_from_wire
+
+    learned = network_from_wire(4, bytes([24, 10, 1, 2]))  # also a float: json.dumps alone would print a number
+    extra = {"prefix": learned, "prefixes": [learned, learned], "route": {"prefix": learned}}
+    assert as_json("route rejected", extra=extra) | {} == {
+        "ts": "2023-11-14T22:13:20.250Z", "level": "info", "logger": "bgpnet.agent", "msg": "route rejected",
+        "prefix": "10.1.2.0/24", "prefixes": ["10.1.2.0/24", "10.1.2.0/24"], "route": {"prefix": "10.1.2.0/24"}}
+    assert kv("route rejected", extra=extra).endswith(
+        'prefix=10.1.2.0/24 prefixes="[\\"10.1.2.0/24\\", \\"10.1.2.0/24\\"]" '
+        'route="{\\"prefix\\": \\"10.1.2.0/24\\"}"')
+
+
 def test_other_libraries_messages_are_not_split():
     line = kv("yield {'stats': Stats(qsize=0, delta=0)}", name="pyroute2.netlink.core", level=logging.DEBUG)
     assert line.endswith('level=debug logger=pyroute2.netlink.core msg="yield {\'stats\': Stats(qsize=0, delta=0)}"')

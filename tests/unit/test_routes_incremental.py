@@ -4,12 +4,14 @@ stdlib semantics they replace."""
 
 from __future__ import annotations
 
+import copy
 import errno
 import ipaddress
 import pickle
 from ipaddress import ip_address as A
 from ipaddress import ip_network as N
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_routes_table import FakeRouteNetlink, route
@@ -209,6 +211,38 @@ def test_hashed_prefix_is_interchangeable_with_a_plain_ipv4network():
     assert address("fd00::2") == A("fd00::2")
     assert address_from_wire(bytes([172, 31, 0, 2])) == peer
     assert address_from_wire(A("fd00::2").packed) == A("fd00::2")
+
+
+def wire_v4(network: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    octets = network.network_address.packed[:(network.prefixlen + 7) // 8]
+    return network_from_wire(4, bytes([network.prefixlen]) + octets)
+
+
+v4_networks = st.builds(lambda a, n: ipaddress.IPv4Network((a, n), strict=False), st.integers(0, 2**32 - 1),
+                        st.integers(0, 32))
+
+
+@given(v4_networks, v4_networks)
+def test_interned_prefixes_compare_and_hash_as_plain_networks_whatever_the_mix(a, b):
+    """The interned IPv4 prefix is also a float (its hash, computed in C): none of float's behaviour may show."""
+    fa, fb = wire_v4(a), wire_v4(b)
+    for x, y in ((fa, fb), (fa, b), (a, fb)):
+        assert (x == y, x != y, x < y, x <= y, x > y, x >= y) == (a == b, a != b, a < b, a <= b, a > b, a >= b)
+    assert hash(fa) == hash(a) and bool(fa) and str(fa) == str(a) and f"{fa}" == f"{a}"
+    assert sorted([fb, a, fa, b]) == sorted([b, a, a, b])
+    assert ({fa: 1}.get(a), {a: 1}.get(fa), a in {fa}, fa in {a}) == (1, 1, True, True)
+
+
+def test_interned_prefixes_that_share_a_hash_stay_distinct():
+    # The stdlib hashes a network as address XOR netmask: 0.0.0.0/0 and 255.255.255.255/32 both hash to 0.
+    default, host = wire_v4(N("0.0.0.0/0")), wire_v4(N("255.255.255.255/32"))
+    assert hash(default) == hash(host) == 0 and float(default) == float(host)
+    assert default != host and not default == host and bool(default)
+    assert len({default: 1, host: 2}) == 2 and sorted([host, default]) == [default, host]
+    assert default.hostmask == N("0.0.0.0/0").hostmask and host.broadcast_address == A("255.255.255.255")
+    assert type(copy.copy(host)) is ipaddress.IPv4Network and copy.deepcopy(host) == host
+    with pytest.raises(TypeError):
+        format(default, ">20")  # as for a plain network: no float formatting
 
 
 @given(st.integers(0, 2**128 - 1), st.integers(0, 128), st.sampled_from([4, 6]))
