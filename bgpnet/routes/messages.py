@@ -61,6 +61,7 @@ _U16 = struct.Struct("=H")
 # nlmsghdr + rtmsg + RTA_DST: the fixed head of every route message, one struct per address family.
 _HEAD = {4: struct.Struct("=IHHIIBBBBBBBBIHH4s"), 6: struct.Struct("=IHHIIBBBBBBBBIHH16s")}
 _DST_LEN = {4: 8, 6: 20}  # rta_len of RTA_DST
+_OCTETS = {4: 4, 6: 16}  # address width: what `.packed` returns, without its Python call per route
 _NOOP = NLMSGHDR.size
 
 ADD_FLAGS = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL
@@ -121,15 +122,18 @@ class RoutePacker:
         last_version, last_gateways, block = 0, (), b""
         for route in routes:
             prefix = route.prefix
-            version = prefix.version
+            # `_version`, `_prefixlen` and the address's `_ip` are what the public properties return, minus a
+            # Python call each, on the path of every route of a full table.
+            version = prefix._version
             # Consecutive routes mostly share their next hops: a tuple compare is cheaper than a hash.
             if route.gateways != last_gateways or version != last_version:
                 last_version, last_gateways = version, route.gateways
                 block = nexthop_block(version, last_gateways)
             head = heads[version]
             buf += head.pack(head.size + len(block), RTM_NEWROUTE, flags, seq, 0,
-                             FAMILY[version], prefix.prefixlen, 0, 0, rtm_table, proto, RT_SCOPE_UNIVERSE,
-                             RTN_UNICAST, 0, dst_len[version], RTA_DST, prefix.network_address.packed)
+                             FAMILY[version], prefix._prefixlen, 0, 0, rtm_table, proto, RT_SCOPE_UNIVERSE,
+                             RTN_UNICAST, 0, dst_len[version], RTA_DST,
+                             prefix.network_address._ip.to_bytes(_OCTETS[version], "big"))
             buf += block
             seq += 1
         return seq
@@ -141,12 +145,13 @@ class RoutePacker:
         flags = DELETE_FLAGS | self._ack
         rtm_table, proto, table_attr = self._rtm_table, self.proto, self._table_attr
         for prefix, metric in prefixes:
-            version = prefix.version
+            version = prefix._version
             extra = table_attr if metric is None else table_attr + _attr(RTA_PRIORITY, _U32.pack(metric))
             head = _HEAD[version]
             buf += head.pack(head.size + len(extra), RTM_DELROUTE, flags, seq, 0,
-                             FAMILY[version], prefix.prefixlen, 0, 0, rtm_table, proto, RT_SCOPE_NOWHERE,
-                             0, 0, _DST_LEN[version], RTA_DST, prefix.network_address.packed)
+                             FAMILY[version], prefix._prefixlen, 0, 0, rtm_table, proto, RT_SCOPE_NOWHERE,
+                             0, 0, _DST_LEN[version], RTA_DST,
+                             prefix.network_address._ip.to_bytes(_OCTETS[version], "big"))
             buf += extra
             seq += 1
         return seq
