@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import BirdControl, FibCounter, cpu_ns, emit_json, format_table, median, ratio
 
-from bgpnet.lab.cluster import Cluster, executable, wait_for
+from bgpnet.lab.cluster import Cluster, wait_for
 from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.processes import descendants
 
@@ -130,18 +130,10 @@ class Bench:
         return BirdRouter(ns, self.workdir / short)
 
     def _start_agent(self, level: str) -> subprocess.Popen:
-        node = self.node
         env = dict(os.environ)
         if self.agent_pythonpath:  # another bgpnet tree's agent, speaker and relay (before/after comparisons)
             env["PYTHONPATH"] = self.agent_pythonpath
-        with open(node.workdir / "agent.log", "a") as log:
-            node.agent = node.ns.spawn(
-                [executable("bgpnet"), "agent", "--config", str(node.workdir / "config.yaml"),
-                 "--node-name", node.name, "--kubeconfig", str(self.cluster.kubeconfig),
-                 "--run-dir", str(node.run_dir), "--cni-conf-dir", str(node.cni_conf_dir),
-                 "--rt-protos-dir", str(self.workdir / "rt_protos.d"), "--log-level", level],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        return node.agent
+        return self.cluster.start_agent(self.node, log_level=level, env=env)
 
     def _sessions_up(self) -> bool:
         reply = self.ctl.command("show protocols")
