@@ -5,8 +5,8 @@
     sudo .venv/bin/python bench/convergence.py --quick          # 3 nodes, 1 repetition (CI smoke)
     sudo .venv/bin/python bench/convergence.py --graceful-restart   # measure with graceful restart on
 
-Each mode builds a fresh lab (bgpnet.lab: real agents, ExaBGP, BIRD2 ToR in tor mode) of N-1 running nodes
-plus one joiner. A repetition:
+Each mode builds a fresh lab (bgpnet.lab: real agents with the in-cluster config as DaemonSet pods, ExaBGP, BIRD2
+ToR in tor mode) of N-1 running nodes plus one joiner. A repetition:
   join  t0 = the joiner's Node object is created and its agent started (a node joining the cluster: the agent
         process start, its Kubernetes list, ExaBGP start and session set-up are all inside); done when every
         other node's kernel holds one more route (fib_triestat, polled every ms);

@@ -3,7 +3,8 @@
     sudo .venv/bin/python bench/scale.py                 # 100 nodes; 5,000 Node objects
     sudo .venv/bin/python bench/scale.py --quick         # 4 nodes; 200 Node objects (CI smoke)
 
-Lab: bgpnet.lab in tor mode (BIRD2 ToR, eBGP with AS per node, graceful restart as configured by default).
+Lab: bgpnet.lab in tor mode (BIRD2 ToR, eBGP with AS per node, graceful restart as configured by default), agents
+with the in-cluster config as DaemonSet pods (HTTPS and a service-account token to the API stand-in).
 Every node is wired first (namespaces, veths: not timed); then the clock starts, every Node is created and its
 agent started one after the other, and the clock stops when every node's kernel holds the pod CIDRs of all
 others. Reported: time to full convergence, CPU seconds spent by all agents, ExaBGPs and relays (and the ToR)
