@@ -19,14 +19,20 @@ transfer ExaBGP spends its time per received prefix, on three things bgpnet has 
 - `hexstring`: the raw messages are written as hex built one `'%02X'` per octet in a generator;
   `bytes.hex().upper()` writes the same text in C.
 
-Each replacement is checked against the original by tests/unit/test_speaker_exabgp_main.py, and `patch()`
-refuses to run on another ExaBGP version than the one they were written for.
+It also gives ExaBGP's reconnect backoff a schedule that reaches a peer soon after it starts listening (see
+bgpnet.speaker.reconnect: a mesh join waited ~2 s for ExaBGP's next attempt).
+
+Each replacement is checked against the original by tests/unit/test_speaker_exabgp_main.py (the backoff by
+test_speaker_reconnect.py), and `patch()` refuses to run on another ExaBGP version than the one they were
+written for.
 """
 
 from __future__ import annotations
 
 import sys
 import syslog
+
+from bgpnet.speaker import reconnect
 
 EXPECTED_VERSION = "4.2.25"
 
@@ -52,6 +58,7 @@ def patch() -> None:
     exabgp.logger.Logger.debug = debug  # type: ignore[method-assign]
     json_response.hexstring = fast_hexstring  # the name the JSON encoder's `packets` and `_header` use
     _skip_ipv4_nlri_objects()
+    reconnect.patch_delay()
 
 
 def check_ipv4_prefixes(field: bytes) -> None:

@@ -20,10 +20,12 @@ def patched(monkeypatch):
     import exabgp.reactor.api.response.json as json_response
     from exabgp.bgp.message.update import Update
     from exabgp.configuration.setup import environment
+    from exabgp.reactor.delay import Delay
 
     environment.setup("")  # what ExaBGP's own tools do before decoding (idempotent)
     monkeypatch.setattr(exabgp.logger.Logger, "debug", exabgp.logger.Logger.debug)
     monkeypatch.setattr(json_response, "hexstring", json_response.hexstring)
+    monkeypatch.setattr(Delay, "increase", Delay.increase)
     original = Update.__dict__["unpack_message"]
     exabgp_main.patch()
     yield
