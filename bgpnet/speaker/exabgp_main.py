@@ -20,7 +20,8 @@ transfer ExaBGP spends its time per received prefix, on three things bgpnet has 
   `bytes.hex().upper()` writes the same text in C.
 
 It also gives ExaBGP's reconnect backoff a schedule that reaches a peer soon after it starts listening (see
-bgpnet.speaker.reconnect: a mesh join waited ~2 s for ExaBGP's next attempt).
+bgpnet.speaker.reconnect: a mesh join waited ~2 s for ExaBGP's next attempt), and keeps a connection
+collision from leaving a peer stuck in OpenConfirm (bgpnet.speaker.collision).
 
 Each replacement is checked against the original by tests/unit/test_speaker_exabgp_main.py (the backoff by
 test_speaker_reconnect.py), and `patch()` refuses to run on another ExaBGP version than the one they were
@@ -32,7 +33,7 @@ from __future__ import annotations
 import sys
 import syslog
 
-from bgpnet.speaker import reconnect
+from bgpnet.speaker import collision, reconnect
 
 EXPECTED_VERSION = "4.2.25"
 
@@ -59,6 +60,7 @@ def patch() -> None:
     json_response.hexstring = fast_hexstring  # the name the JSON encoder's `packets` and `_header` use
     _skip_ipv4_nlri_objects()
     reconnect.patch_delay()
+    collision.patch_collision()
 
 
 def check_ipv4_prefixes(field: bytes) -> None:

@@ -21,11 +21,13 @@ def patched(monkeypatch):
     from exabgp.bgp.message.update import Update
     from exabgp.configuration.setup import environment
     from exabgp.reactor.delay import Delay
+    from exabgp.reactor.peer import Peer
 
     environment.setup("")  # what ExaBGP's own tools do before decoding (idempotent)
     monkeypatch.setattr(exabgp.logger.Logger, "debug", exabgp.logger.Logger.debug)
     monkeypatch.setattr(json_response, "hexstring", json_response.hexstring)
     monkeypatch.setattr(Delay, "increase", Delay.increase)
+    monkeypatch.setattr(Peer, "handle_connection", Peer.handle_connection)
     original = Update.__dict__["unpack_message"]
     exabgp_main.patch()
     yield
