@@ -15,10 +15,10 @@ from the same two parts an `ApiClient` is built from and keeps everything that m
 
 What is written here is `param_serialize` for JSON-ready arguments (str, int, float, bool, dicts and lists
 of them): the same URL (path parameters quoted with `safe_chars_for_path_param`, the query string built as
-`parameters_to_url_query` builds it), the same default headers (User-Agent, Cookie), Accept/Content-Type
-choice and auth placement. `tests/unit/test_kube_core_v1.py` compares every request, field by field, with
-what the real `CoreV1Api` on a real `ApiClient` hands to the same REST client, so a client release that
-changes any of it fails there.
+`parameters_to_url_query` builds it), the same default User-Agent, Accept/Content-Type choice and the
+BearerToken header (the only auth setting `Configuration.auth_settings()` produces). The agent sets no cookie.
+`tests/unit/test_kube_core_v1.py` compares every request, field by field, with what the real `CoreV1Api` on a
+real `ApiClient` hands to the same REST client, so a client release that changes any of it fails there.
 """
 
 from __future__ import annotations
@@ -32,14 +32,12 @@ from urllib.parse import quote
 
 import urllib3
 
-from bgpnet.kube.lean_import import CLIENT_VERSION, ApiException, ApiValueError, RESTClientObject
+from bgpnet.kube.lean_import import CLIENT_VERSION, ApiException, RESTClientObject
 
 # `ApiClient.__init__` sets this default User-Agent; the generator writes the package version into it.
 USER_AGENT = f"OpenAPI-Generator/{CLIENT_VERSION}/python"
-# The auth settings every CoreV1 method names (`_auth_settings` in the generated code).
-BEARER_TOKEN = ("BearerToken",)
-# `ApiClient._apply_auth_params`: a cookie value keeps the base64 and delimiter characters unquoted.
-_COOKIE_SAFE = "!#$%&'()*+-./:<=>?@[]^_`{|}~%+/="
+# The auth setting every CoreV1 method names (`_auth_settings` in the generated code).
+BEARER_TOKEN = "BearerToken"
 
 RequestTimeout = float | tuple[float, float] | None
 QueryParams = Sequence[tuple[str, Any]]
@@ -89,28 +87,13 @@ def expand_path(template: str, path_params: Mapping[str, Any], safe: str) -> str
     return template
 
 
-def apply_auth(headers: dict[str, Any], query: list[tuple[str, Any]], setting: Mapping[str, Any]) -> None:
-    """`ApiClient._apply_auth_params`: one auth setting of `Configuration.auth_settings()` into the request."""
-    if setting["in"] == "cookie":
-        cookie = f"{setting['key']}={quote(str(setting['value']), safe=_COOKIE_SAFE)}"
-        headers["Cookie"] = f"{headers['Cookie']}; {cookie}" if "Cookie" in headers else cookie
-    elif setting["in"] == "header":
-        if setting["type"] != "http-signature":
-            headers[setting["key"]] = setting["value"]
-    elif setting["in"] == "query":
-        query.append((setting["key"], setting["value"]))
-    else:
-        raise ApiValueError("Authentication token must be in `query` or `header`")
-
-
 class KubeConnection:
     """A `Configuration` and the client's REST transport, sending requests as `ApiClient` would."""
 
-    def __init__(self, configuration: Any, *, cookie: str | None = None) -> None:
+    def __init__(self, configuration: Any) -> None:
         self.configuration = configuration
         self.rest_client = RESTClientObject(configuration)
         self.default_headers: dict[str, str] = {"User-Agent": USER_AGENT}
-        self.cookie = cookie
 
     def serialize(
         self,
@@ -121,23 +104,19 @@ class KubeConnection:
         query: QueryParams = (),
         headers: Mapping[str, Any] | None = None,
         body: Any = None,
-        auth: Sequence[str] = BEARER_TOKEN,
     ) -> Request:
         """`ApiClient.param_serialize` (host from the configuration, no form parameters, no files)."""
         config = self.configuration
         all_headers = {**(headers or {}), **self.default_headers}
-        if self.cookie:
-            all_headers["Cookie"] = self.cookie
         resource_path = expand_path(path, path_params or {}, config.safe_chars_for_path_param)
-        all_query = list(query)
-        for name in auth:
-            # Asked for on every request: this runs the configuration's refresh_api_key_hook (token rotation).
-            setting = config.auth_settings().get(name)
-            if setting:
-                apply_auth(all_headers, all_query, setting)
+        # Asked for on every request: this runs the configuration's refresh_api_key_hook (token rotation).
+        # `ApiClient._apply_auth_params` puts this setting (`in: header`, key `authorization`) into the headers.
+        setting = config.auth_settings().get(BEARER_TOKEN)
+        if setting:
+            all_headers[setting["key"]] = setting["value"]
         url = config.host + resource_path
-        if all_query:
-            url += "?" + url_query(all_query)
+        if query:
+            url += "?" + url_query(query)
         return Request(method, url, all_headers, body)
 
     def send(self, request: Request, timeout: RequestTimeout = None) -> urllib3.BaseHTTPResponse:

@@ -106,7 +106,6 @@ CLIENT_VERSION: str = _attr("kubernetes.client", "__version__")
 Configuration: Any = _attr("kubernetes.client.configuration", "Configuration")
 RESTClientObject: Any = _attr("kubernetes.client.rest", "RESTClientObject")
 ApiException: type[Exception] = _attr("kubernetes.client.exceptions", "ApiException")
-ApiValueError: type[Exception] = _attr("kubernetes.client.exceptions", "ApiValueError")
 ConfigException: type[Exception] = _attr("kubernetes.config.config_exception", "ConfigException")
 load_incluster_config: Callable[..., None] = _attr("kubernetes.config.incluster_config", "load_incluster_config")
 
@@ -117,5 +116,5 @@ def load_kube_config(**kwargs: Any) -> None:
     _attr("kubernetes.config.kube_config", "load_kube_config")(**kwargs)
 
 
-__all__ = ["CLIENT_VERSION", "ApiException", "ApiValueError", "ConfigException", "Configuration", "LeanImportError",
+__all__ = ["CLIENT_VERSION", "ApiException", "ConfigException", "Configuration", "LeanImportError",
            "RESTClientObject", "is_deferred", "load_incluster_config", "load_kube_config"]
