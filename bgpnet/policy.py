@@ -89,6 +89,7 @@ class ImportPolicy:
     # integer masks give the same answer for aligned prefixes.
     _cluster: tuple[tuple[int, int, int, int], ...] = field(init=False, repr=False, compare=False)
     _own: tuple[tuple[int, int, int, int], ...] = field(init=False, repr=False, compare=False)
+    # bool(origins), once: `OriginTable.__bool__` is a Python call, and the check runs for every prefix.
     _check_origins: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
