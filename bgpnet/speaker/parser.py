@@ -19,7 +19,8 @@ from ipaddress import ip_address
 from bgpnet.model import IPAddress
 from bgpnet.speaker.events import BadMessage, EndOfRib, PeerOpen, RoutesReceived
 from bgpnet.speaker.interning import address
-from bgpnet.speaker.wire import decode_open_restart_time, decode_update
+from bgpnet.speaker.open_message import decode_open_restart_time
+from bgpnet.speaker.wire import decode_update
 
 _MAX_LINE_IN_EVENT = 500
 

@@ -10,8 +10,8 @@ message it refuses into a counted BadMessage.
 
 Covered: RFC 4271 UPDATE (withdrawn routes, path attributes, IPv4 NLRI), RFC 4760 MP_REACH/MP_UNREACH for
 IPv4/IPv6 unicast, RFC 2545 IPv6 next hops (global + link-local), RFC 6793 2-octet sessions with AS4_PATH,
-RFC 1997 communities, RFC 8092 large communities, RFC 4724 End-of-RIB, and the graceful restart capability of
-an OPEN (RFC 4724 §3, RFC 9072 extended optional parameters). Families bgpnet does not carry are skipped.
+RFC 1997 communities, RFC 8092 large communities, RFC 4724 End-of-RIB (OPENs: bgpnet.speaker.open_message).
+Families bgpnet does not carry are skipped.
 ADD-PATH is refused: bgpnet never advertises it, so it cannot be negotiated.
 """
 
@@ -33,8 +33,6 @@ _ORIGIN, _AS_PATH, _NEXT_HOP, _COMMUNITIES = 1, 2, 3, 8
 _MP_REACH, _MP_UNREACH, _AS4_PATH, _LARGE_COMMUNITIES = 14, 15, 17, 32
 _AS_SET, _AS_SEQUENCE = 1, 2
 _EXTENDED_LENGTH = 0x10
-_GRACEFUL_RESTART = 64
-_CAPABILITIES = 2
 
 
 def family_name(afi: int, safi: int) -> str:
@@ -215,40 +213,3 @@ def _routes(peer: IPAddress, body: bytes, i: int, stop: int, version: int, next_
     as_path, communities = attributes.as_path, attributes.communities
     # The tight loop of a full-table transfer: one interned prefix and one LearnedRoute per prefix.
     return [learned_route(peer, prefix, next_hop, as_path, communities) for prefix in _prefixes(body, i, stop, version)]
-
-
-def decode_open_restart_time(body: bytes) -> int | None:
-    """The Restart Time of the graceful restart capability (RFC 4724 §3) in an OPEN body, None without one."""
-    if len(body) < 10:
-        raise ValueError(f"OPEN body of {len(body)} octets")
-    i, end = 10, 10 + body[9]
-    extended = body[9] == 255 and len(body) > 10 and body[10] == 255  # RFC 9072: 2-octet parameter lengths
-    if extended:
-        if len(body) < 13:
-            raise ValueError("truncated extended optional parameters")
-        i, end = 13, 13 + int.from_bytes(body[11:13], "big")
-    if end > len(body):
-        raise ValueError("optional parameters overrun the OPEN")
-    restart_time = None
-    while i < end:
-        kind = body[i]
-        if extended:
-            length, i = int.from_bytes(body[i + 1:i + 3], "big"), i + 3
-        else:
-            length, i = body[i + 1], i + 2
-        stop = i + length
-        if stop > end:
-            raise ValueError("optional parameter overruns the OPEN")
-        if kind == _CAPABILITIES:
-            j = i
-            while j < stop:
-                if j + 2 > stop or j + 2 + body[j + 1] > stop:
-                    raise ValueError("capability overruns its parameter")
-                code, size = body[j], body[j + 1]
-                if code == _GRACEFUL_RESTART:
-                    if size < 2:
-                        raise ValueError(f"graceful restart capability of {size} octets")
-                    restart_time = int.from_bytes(body[j + 2:j + 4], "big") & 0x0FFF
-                j += 2 + size
-        i = stop
-    return restart_time
