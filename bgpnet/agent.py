@@ -42,10 +42,12 @@ from bgpnet.snapshot import AgentSnapshot, LoopStatus, RouteSyncStatus
 from bgpnet.speaker.events import (
     BadMessage,
     EndOfRib,
+    Malformed,
     PeerDown,
     PeerOpen,
     PeerUp,
     RoutesReceived,
+    SessionReset,
     SpeakerEvent,
     SpeakerRestarted,
 )
@@ -57,6 +59,9 @@ __all__ = ["Agent", "AgentCounters", "NextHopPort", "NodeSourcePort", "RouteSync
            "SpeakerPort", "StaleRoutes"]
 
 log = logging.getLogger("bgpnet.agent")
+
+# Malformed UPDATEs are logged (with their bytes) once per (peer, reason); a peer repeating one is only counted.
+_MALFORMED_LOGGED_MAX = 1024
 
 
 class Agent:
@@ -109,6 +114,7 @@ class Agent:
         self._next_hops = next_hops
         self._disabled: dict[IPAddress, float] = {}
         self._limit_warned: set[IPAddress] = set()
+        self._malformed_logged: set[tuple[IPAddress, str]] = set()
         self._problems: tuple[str, ...] = ()
         self._unresolved: int = 0
         # The desired kernel routes, kept incrementally (bgpnet.routes.desired): which RIB object and which
@@ -129,6 +135,8 @@ class Agent:
         self._wake.set()
 
     def _record_speaker_event(self, event: SpeakerEvent) -> None:
+        if isinstance(event, RoutesReceived) and event.malformed is not None:
+            self._count_malformed(event.peer, event.malformed)
         if isinstance(event, RoutesReceived):
             if event.peer in self._disabled:
                 # Torn down for max-prefix; UPDATEs still in flight are refused as a whole.
@@ -145,6 +153,14 @@ class Agent:
             if self._holds.holding(event.peer):
                 self._holds.refreshed(event.peer, [r.prefix for r in event.announced])
             self._check_prefix_limit(event.peer, policy)
+        elif isinstance(event, SessionReset):
+            # RFC 7606 session reset: nothing the peer sent can be trusted any more, and the NOTIFICATION that
+            # ends the session also ends graceful restart, so its routes go now (ExaBGP tears it down).
+            self._count_malformed(event.peer, event.malformed)
+            self._holds.forget(event.peer)
+            dropped = self.rib.drop_peer(event.peer)
+            self._stale.forget_gateway(event.peer)
+            log.warning("session reset for a malformed UPDATE peer=%s routes_removed=%d", event.peer, dropped)
         elif isinstance(event, PeerOpen):
             self._restart_times[event.peer] = event.restart_time or 0
         elif isinstance(event, PeerUp):
@@ -194,6 +210,18 @@ class Agent:
             self.counters.bad_speaker_messages += 1
             self.counters.error(f"bad speaker message: {event.error}")
             log.warning("bad speaker message error=%s", event.error)
+
+    def _count_malformed(self, peer: IPAddress, malformed: Malformed) -> None:
+        self.counters.malformed[(peer, malformed.action)] += 1
+        key = (peer, malformed.reason)
+        if key in self._malformed_logged:
+            return
+        if len(self._malformed_logged) >= _MALFORMED_LOGGED_MAX:
+            self._malformed_logged.clear()
+        self._malformed_logged.add(key)
+        self.counters.error(f"malformed UPDATE from {peer}: {malformed.reason} ({malformed.action})")
+        log.warning("malformed UPDATE peer=%s action=%s reason=%s offending=%s", peer, malformed.action,
+                    malformed.reason, malformed.offending.hex())
 
     def _sweep_held(self, peer: IPAddress, prefixes: frozenset[IPNetwork], why: str) -> None:
         """A graceful restart hold ended: withdraw what the peer did not re-send (under the lock)."""
@@ -507,6 +535,7 @@ class Agent:
                 announced=tuple(sorted(map(str, self._intent.announcements))), up=frozenset(self._up),
                 accepted={p.address: self.rib.accepted(p.address) for p in peers},
                 rejected=Counter(self.counters.rejected), session_changes=Counter(self.counters.session_changes),
+                malformed=Counter(self.counters.malformed),
                 routes=RouteSyncStatus(
                     installed=dict(record.installed),
                     stale=len(self._stale.routes) if stale_pending else 0,

@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from typing import Protocol, runtime_checkable
 
 from bgpnet.model import BgpPeer, IPAddress, IPNetwork, KernelRoute
+from bgpnet.snapshot import LoopStatus
 from bgpnet.speaker.sessions import SessionState
 
 
@@ -50,10 +51,12 @@ class ObservableSpeaker(Protocol):
     restarts: int
     bad_messages: int
     command_errors: int
+    channel_restarts: int
 
     @property
     def pid(self) -> int | None: ...
     def sessions(self) -> Mapping[IPAddress, SessionState]: ...
+    def loops(self) -> tuple[LoopStatus, ...]: ...
 
 
 class NodeStatsView(Protocol):

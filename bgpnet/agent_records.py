@@ -23,6 +23,8 @@ class AgentCounters:
     # (peer, "established"/"down").
     rejected: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
     session_changes: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
+    # Malformed UPDATEs by (peer, RFC 7606 action).
+    malformed: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
 
     def error(self, message: str) -> None:
         self.last_errors = [*self.last_errors[-9:], message]

@@ -33,6 +33,7 @@ class AgentView:
     accepted: Mapping[IPAddress, int]
     rejected: Counter[tuple[IPAddress, str]]
     session_changes: Counter[tuple[IPAddress, str]]
+    malformed: Counter[tuple[IPAddress, str]]
     routes: RouteSyncStatus
     programmed: bool
     startup_sync_pending: bool
@@ -46,13 +47,16 @@ class AgentView:
 
 def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_dir: str) -> AgentSnapshot:
     sessions: Mapping[IPAddress, SessionState] = {}
+    loops = view.loops
     speaker_status = SpeakerStatus(restarts=view.speaker_restarts, bad_messages=view.bad_speaker_messages)
     if isinstance(speaker, ObservableSpeaker):
         sessions = speaker.sessions()
         pid = speaker.pid
         speaker_status = SpeakerStatus(running=pid is not None, pid=pid, restarts=view.speaker_restarts,
                                        bad_messages=view.bad_speaker_messages,
-                                       command_errors=speaker.command_errors)
+                                       command_errors=speaker.command_errors,
+                                       channel_restarts=speaker.channel_restarts)
+        loops = view.loops + speaker.loops()
     peer_statuses = []
     for peer in view.peers:
         ip = peer.address
@@ -64,7 +68,9 @@ def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_di
             updates_received=session.updates_received, prefixes_received=session.prefixes_received,
             withdrawals_received=session.withdrawals_received, prefixes_accepted=view.accepted[ip],
             prefixes_advertised=len(view.announced) if session.state == ESTABLISHED else 0,
-            rejected={reason: n for (p, reason), n in sorted(view.rejected.items()) if p == ip},
+            # Filtered by peer before sorting: peers of both families do not order against each other.
+            rejected={reason: n for (p, reason), n in sorted_by_reason(view.rejected, ip)},
+            malformed={action: n for (p, action), n in sorted_by_reason(view.malformed, ip)},
             last_down_reason=session.last_down_reason))
     ipam = ()
     if view.pod_cidrs is not None:
@@ -74,8 +80,14 @@ def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_di
         node=view.node, version=__version__, taken_at=time.time(), started_at=view.started_at,
         own_node_known=view.pod_cidrs is not None, routes_programmed=view.programmed,
         startup_sync_pending=view.startup_sync_pending, announced=view.announced, peers=tuple(peer_statuses),
-        routes=view.routes, kube=kube_status(node_source), speaker=speaker_status, ipam=ipam, loops=view.loops,
+        routes=view.routes, kube=kube_status(node_source), speaker=speaker_status, ipam=ipam, loops=loops,
         reconciles=view.reconciles, reconcile_failures=view.reconcile_failures, last_errors=view.last_errors)
+
+
+def sorted_by_reason(counts: Counter[tuple[IPAddress, str]], peer: IPAddress) -> list[tuple[tuple[IPAddress, str],
+                                                                                           int]]:
+    """The (peer, reason) counts of one peer, ordered by reason."""
+    return sorted(((key, n) for key, n in counts.items() if key[0] == peer), key=lambda item: item[0][1])
 
 
 def kube_status(node_source: object) -> KubeStatus:

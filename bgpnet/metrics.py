@@ -27,6 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from bgpnet import health
+from bgpnet.model import MALFORMED_ACTIONS
 from bgpnet.policy import REASONS
 from bgpnet.snapshot import AgentSnapshot, HistogramSnapshot
 
@@ -89,8 +90,13 @@ def peer_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
     rejected = CounterMetricFamily("bgpnet_bgp_prefixes_rejected_total",
                                    "Received prefixes refused by import policy, by reason",
                                    labels=[*PEER_LABELS, "reason"])
+    malformed = CounterMetricFamily("bgpnet_bgp_malformed_updates_total",
+                                    "Malformed UPDATEs received, by the RFC 7606 action taken",
+                                    labels=[*PEER_LABELS, "action"])
     for peer in snapshot.peers:
         labels = [peer.address, str(peer.asn)]
+        for action in MALFORMED_ACTIONS:
+            malformed.add_metric([*labels, action], peer.malformed.get(action, 0))
         up.add_metric(labels, 1.0 if peer.established else 0.0)
         for name in SESSION_STATES:
             state.add_metric([*labels, name], 1.0 if peer.state == name else 0.0)
@@ -106,7 +112,7 @@ def peer_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
         # Every known reason from the start, so rate() sees the first rejection as an increase.
         for reason in sorted(set(REASONS) | set(peer.rejected)):
             rejected.add_metric([*labels, reason], peer.rejected.get(reason, 0))
-    yield from (up, state, since, changes, updates, received, withdrawn, accepted, advertised, rejected)
+    yield from (up, state, since, changes, updates, received, withdrawn, accepted, advertised, rejected, malformed)
     yield _gauge("bgpnet_bgp_announced_prefixes", "Pod CIDRs this node announces", len(snapshot.announced))
 
 
@@ -174,6 +180,8 @@ def speaker_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
                    speaker.bad_messages)
     yield _counter("bgpnet_speaker_command_errors_total", "Commands ExaBGP answered with an error",
                    speaker.command_errors)
+    yield _counter("bgpnet_speaker_channel_restarts_total",
+                   "ExaBGP restarts because its API helper did not hand over its pipes", speaker.channel_restarts)
 
 
 def ipam_families(snapshot: AgentSnapshot) -> Iterator[Metric]:

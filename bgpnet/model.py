@@ -14,6 +14,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# The three actions RFC 7606 prescribes for a malformed UPDATE, weakest first (speaker events, status, metrics).
+ATTRIBUTE_DISCARD = "attribute-discard"
+TREAT_AS_WITHDRAW = "treat-as-withdraw"
+SESSION_RESET = "session-reset"
+MALFORMED_ACTIONS = (ATTRIBUTE_DISCARD, TREAT_AS_WITHDRAW, SESSION_RESET)
+
+
 @dataclass(frozen=True)
 class NodeInfo:
     """What bgpnet needs of one Kubernetes Node, already validated."""

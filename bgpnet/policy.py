@@ -17,7 +17,9 @@ AS_PATH_LOOP = "as-path-loop"
 NEXT_HOP_FAMILY = "next-hop-family"
 MAX_PREFIX = "max-prefix"
 WRONG_ORIGIN = "wrong-origin"
-REASONS = (OUTSIDE_CLUSTER, OWN_CIDR, AS_PATH_LOOP, NEXT_HOP_FAMILY, MAX_PREFIX, WRONG_ORIGIN)
+POD_CIDR_MORE_SPECIFIC = "pod-cidr-more-specific"
+REASONS = (OUTSIDE_CLUSTER, OWN_CIDR, AS_PATH_LOOP, NEXT_HOP_FAMILY, MAX_PREFIX, WRONG_ORIGIN,
+           POD_CIDR_MORE_SPECIFIC)
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,15 @@ class OriginTable:
     def __bool__(self) -> bool:
         return bool(self.origins)
 
-    def allows(self, route: LearnedRoute, version: int, address: int, length: int) -> bool:
-        """A prefix inside another Node's pod CIDR (that CIDR or a more specific of it) must come from that
-        Node: over eBGP its AS path ends in the Node's ASN (a ToR or a spine in between adds its own ASNs in
-        front), over iBGP (empty path: mesh, or a route reflector, which keeps the originator's next hop) its
-        next hop is one of the Node's addresses. Anything else is a hijack of that Node's pods, whoever sends
-        it — BGP itself would happily prefer the more specific. Prefixes in no Node's CIDR are not checked."""
+    def refusal(self, route: LearnedRoute, version: int, address: int, length: int) -> str | None:
+        """Why a prefix inside another Node's pod CIDR is refused, None when it is not (or is in no Node's CIDR).
+
+        A more specific of a Node's pod CIDR is refused from everybody: a node announces its CIDR exactly as
+        the API assigned it, so a longer prefix is never legitimate, and longest match would send part of
+        that Node's pods to whoever announced it — whatever its AS path claims, since any peer can write any
+        AS path. The exact CIDR must come from that Node: over eBGP its AS path ends in the Node's ASN (a ToR
+        or a spine in between adds its own ASNs in front), over iBGP (empty path: mesh, or a route reflector,
+        which keeps the originator's next hop) its next hop is one of the Node's addresses."""
         bits = 32 if version == 4 else 128
         for (v, cidr_len), by_net in self._index.items():
             if v != version or cidr_len > length:
@@ -63,10 +68,12 @@ class OriginTable:
             origin = by_net.get(address & (((1 << cidr_len) - 1) << (bits - cidr_len)))
             if origin is None:
                 continue
+            if cidr_len < length:
+                return POD_CIDR_MORE_SPECIFIC
             if route.as_path:
-                return route.as_path[-1] == origin.asn
-            return route.next_hop in origin.addresses
-        return True
+                return None if route.as_path[-1] == origin.asn else WRONG_ORIGIN
+            return None if route.next_hop in origin.addresses else WRONG_ORIGIN
+        return None
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,10 @@ class ImportPolicy:
                     mask = o_mask if o_len <= length else int(prefix.netmask)
                     if address & mask == o_net & mask:
                         return OWN_CIDR
-            if self._check_origins and not self.origins.allows(route, version, address, length):
-                return WRONG_ORIGIN
+            if self._check_origins:
+                refused = self.origins.refusal(route, version, address, length)
+                if refused is not None:
+                    return refused
         # RFC 4271 §9.1.2: a route whose AS_PATH already holds our own AS looped back to us (e.g. a ToR that
         # re-advertises our own prefix). ExaBGP does not check this, so we do.
         if self.own_asn in route.as_path:

@@ -74,6 +74,7 @@ class PeerStatus:
     prefixes_accepted: int = 0      # routes from this peer in the RIB now
     prefixes_advertised: int = 0    # prefixes announced to this peer now
     rejected: Mapping[str, int] = field(default_factory=dict)  # import-policy reason -> total
+    malformed: Mapping[str, int] = field(default_factory=dict)  # RFC 7606 action -> malformed UPDATEs
     last_down_reason: str = ""
 
     @property
@@ -112,6 +113,7 @@ class SpeakerStatus:
     restarts: int = 0
     bad_messages: int = 0
     command_errors: int = 0
+    channel_restarts: int = 0  # ExaBGP restarted because its helper never handed its pipes over
 
 
 @dataclass(frozen=True)

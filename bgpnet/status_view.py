@@ -54,10 +54,17 @@ def peers_table(snapshot: AgentSnapshot) -> str:
     if not snapshot.peers:
         return "No BGP peers configured."
     rows = [(p.address, p.asn, _state(p), _since(p, snapshot.taken_at), p.prefixes_accepted,
-             p.prefixes_advertised, sum(p.rejected.values()), p.description)
+             p.prefixes_advertised, sum(p.rejected.values()), _malformed(p), p.description)
             for p in snapshot.peers]
-    return table(("PEER", "ASN", "STATE", "SINCE", "IN", "OUT", "REJECTED", "DESCRIPTION"), rows,
+    return table(("PEER", "ASN", "STATE", "SINCE", "IN", "OUT", "REJECTED", "MALFORMED", "DESCRIPTION"), rows,
                  right=frozenset({1, 4, 5, 6}))
+
+
+def _malformed(peer: PeerStatus) -> str:
+    """Malformed UPDATEs by RFC 7606 action, e.g. "2 withdraw, 1 reset"; "0" when none."""
+    parts = [f"{n} {action.split('-')[-1] if action != 'treat-as-withdraw' else 'withdraw'}"
+             for action, n in sorted(peer.malformed.items()) if n]
+    return ", ".join(parts) or "0"
 
 
 def _when(timestamp: float | None, now: float) -> str:
@@ -79,7 +86,7 @@ def render(snapshot: AgentSnapshot, health: Mapping[str, Any] | None = None) -> 
             lines.append(f"  UNHEALTHY: {problem}")
     speaker = snapshot.speaker
     lines.append(f"Speaker: ExaBGP {'pid ' + str(speaker.pid) if speaker.running else 'not running'}, "
-                 f"{speaker.restarts} restarts")
+                 f"{speaker.restarts} restarts, {speaker.channel_restarts} API channel restarts")
     kube = snapshot.kube
     lines.append(f"Kubernetes API: {'reachable' if kube.reachable else 'UNREACHABLE'}, {kube.nodes} nodes, "
                  f"last sync {_when(kube.last_sync_time, now)}, {kube.relists} re-lists, {kube.api_errors} errors")

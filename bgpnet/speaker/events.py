@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpnet.model import IPAddress, IPNetwork, LearnedRoute
+from bgpnet.model import (  # noqa: F401 - the RFC 7606 actions are part of this module's vocabulary
+    ATTRIBUTE_DISCARD,
+    MALFORMED_ACTIONS,
+    SESSION_RESET,
+    TREAT_AS_WITHDRAW,
+    IPAddress,
+    IPNetwork,
+    LearnedRoute,
+)
 
 
 @dataclass(frozen=True)
@@ -44,12 +52,34 @@ class PeerOpen:
 
 
 @dataclass(frozen=True)
+class Malformed:
+    """What was wrong with a received UPDATE: the RFC 7606 `action` taken, the `reason`, and (at most 64 of)
+    the offending octets, for the log."""
+
+    action: str
+    reason: str
+    offending: bytes = b""
+
+
+@dataclass(frozen=True)
 class RoutesReceived:
-    """One UPDATE from `peer`: the prefixes it announced (with attributes) and the prefixes it withdrew."""
+    """One UPDATE from `peer`: the prefixes it announced (with attributes) and the prefixes it withdrew.
+    `malformed` says what RFC 7606 made of a malformed one: with treat-as-withdraw every prefix it carried is
+    in `withdrawn` and nothing is announced; with attribute-discard the routes are as decoded."""
 
     peer: IPAddress
     announced: tuple[LearnedRoute, ...]
     withdrawn: tuple[IPNetwork, ...]
+    malformed: Malformed | None = None
+
+
+@dataclass(frozen=True)
+class SessionReset:
+    """An UPDATE from `peer` whose prefixes cannot be located (RFC 7606 session reset): everything learned
+    from the peer is void, and the session is torn down."""
+
+    peer: IPAddress
+    malformed: Malformed
 
 
 @dataclass(frozen=True)
@@ -73,4 +103,5 @@ class BadMessage:
     error: str
 
 
-SpeakerEvent = PeerUp | PeerDown | PeerOpen | RoutesReceived | EndOfRib | SpeakerRestarted | BadMessage
+SpeakerEvent = (PeerUp | PeerDown | PeerOpen | RoutesReceived | SessionReset | EndOfRib | SpeakerRestarted
+                | BadMessage)

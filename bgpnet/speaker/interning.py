@@ -88,8 +88,8 @@ _addresses: dict[str | bytes, IPAddress] = {}
 def network_from_wire(version: int, key: bytes) -> IPv4Network | IPv6Network:
     """The prefix encoded as `key` (RFC 4271 §4.3: one length octet, then the significant octets).
 
-    Strict like `ip_network`: a length beyond the family's, missing or extra octets, or bits set past the
-    length raise ValueError (a peer sending them is broken, and the kernel would refuse such a route)."""
+    A length beyond the family's, or missing or extra octets, raise ValueError (the decoder checks the framing
+    before). Bits set past the length are irrelevant (RFC 4271 §4.3) and masked off."""
     known = networks[version]
     network = known.get(key)
     if network is None:
@@ -108,10 +108,7 @@ def _decode_network(version: int, key: bytes) -> IPv4Network | IPv6Network:
     octets = key[1:]
     if len(octets) != (length + 7) // 8:
         raise ValueError(f"prefix /{length} encoded in {len(octets)} octets")
-    value = int.from_bytes(octets.ljust(width // 8, b"\0"), "big")
-    if value & ((1 << (width - length)) - 1):
-        text = IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
-        raise ValueError(f"{text}/{length} has host bits set")
+    value = int.from_bytes(octets.ljust(width // 8, b"\0"), "big") & ~((1 << (width - length)) - 1)
     if version == 4:
         return HashedIPv4Network((value, length))
     return IPv6Network((value, length))

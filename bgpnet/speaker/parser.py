@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 
 from bgpnet.model import IPAddress
-from bgpnet.speaker.events import BadMessage, EndOfRib, PeerOpen, RoutesReceived
+from bgpnet.speaker.events import (
+    SESSION_RESET,
+    BadMessage,
+    EndOfRib,
+    Malformed,
+    PeerOpen,
+    RoutesReceived,
+    SessionReset,
+)
 from bgpnet.speaker.interning import address
 from bgpnet.speaker.open_message import decode_open_restart_time
 from bgpnet.speaker.wire import decode_update
@@ -55,7 +63,8 @@ class Ignored:
     kind: str
 
 
-Parsed = StateChange | RoutesReceived | EndOfRib | PeerOpen | Ack | RelayHello | Ignored | BadMessage
+Parsed = (StateChange | RoutesReceived | SessionReset | EndOfRib | PeerOpen | Ack | RelayHello | Ignored
+          | BadMessage)
 
 _DONE = Ack(ok=True)
 _ERROR = Ack(ok=False)
@@ -76,7 +85,7 @@ def parse_line(raw: bytes | str) -> Parsed:
         return _bad(line, "not a JSON object")
     try:
         return _parse_message(message, line)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except Exception as exc:
         return _bad(line, f"{type(exc).__name__}: {exc}")
 
 
@@ -113,5 +122,12 @@ def _parse_packet(message: dict, kind: str) -> Parsed:
         return PeerOpen(peer, decode_open_restart_time(body))
     negotiated = neighbor["negotiated"]
     if negotiated["add_path"]["receive"]:
-        raise ValueError("ADD-PATH was negotiated, which bgpnet never advertises")
-    return decode_update(peer, body, negotiated["asn4"] is True)
+        # Path identifiers would be read as prefixes: nothing in the message can be located.
+        return SessionReset(peer, Malformed(SESSION_RESET, "ADD-PATH negotiated, which bgpnet never advertises"))
+    families = negotiated.get("families")
+    try:
+        return decode_update(peer, body, negotiated["asn4"] is True,
+                             frozenset(families) if isinstance(families, list) else None)
+    except Exception as exc:
+        return SessionReset(peer, Malformed(SESSION_RESET, f"undecodable UPDATE ({type(exc).__name__}: {exc})",
+                                            body[:64]))

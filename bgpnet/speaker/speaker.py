@@ -28,9 +28,10 @@ from pathlib import Path
 
 from bgpnet.atomic_file import write_atomically
 from bgpnet.model import Announcement, BgpPeer, IPAddress, IPNetwork
+from bgpnet.snapshot import LoopStatus
 from bgpnet.speaker import api_channel, exabgp_process
 from bgpnet.speaker.commands import announce, as_announcements, desired_per_peer, diff_commands, validate_peers
-from bgpnet.speaker.events import BadMessage, PeerUp, RoutesReceived, SpeakerEvent, SpeakerRestarted
+from bgpnet.speaker.events import BadMessage, PeerUp, RoutesReceived, SessionReset, SpeakerEvent, SpeakerRestarted
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
 from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
 from bgpnet.speaker.sessions import SessionState, SessionTable
@@ -41,6 +42,15 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 # A process that ran this long counts as healthy: the next failure starts the backoff again.
 HEALTHY_AFTER = 30.0
+# ExaBGP starts its API helper within a second; a helper that has not handed over ExaBGP's pipes by then never
+# will (e.g. it could not reach the socket): ExaBGP is restarted, since without its pipes we learn nothing.
+HANDOFF_DEADLINE = 10.0
+# How long the speaker may go without a working channel to a running ExaBGP before /healthz reports it:
+# a few restart attempts with backoff. A restart of the agent (the kubelet's answer) starts from scratch.
+CHANNEL_STALL_AFTER = 60.0
+# RFC 7606 session reset through ExaBGP: Cease, subcode 4 "Administrative Reset" (ExaBGP's `teardown` command
+# sends a Cease; the UPDATE Message Error it would send itself cannot be asked for through its API).
+TEARDOWN_SUBCODE = 4
 
 
 class Speaker:
@@ -76,6 +86,9 @@ class Speaker:
         self.bad_messages = 0
         self.command_errors = 0
         self.restarts = 0
+        self.channel_restarts = 0   # ExaBGP restarted because its helper never handed its pipes over
+        self.handler_errors = 0     # lines whose handling raised (a bug; logged, the reader goes on)
+        self._channel_since: float | None = time.monotonic()  # since when no channel works (None: one does)
 
     # ------------------------------------------------------------------ public interface
 
@@ -145,6 +158,19 @@ class Speaker:
         with self._lock:
             return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
+    def loops(self) -> tuple[LoopStatus, ...]:
+        """The reader and supervisor threads, and the channel to ExaBGP as a loop of its own: it is wedged
+        when no ExaBGP has handed its pipes over for CHANNEL_STALL_AFTER seconds (liveness then fails)."""
+        with self._lock:
+            since = self._channel_since
+        by_name = {t.name: t.is_alive() for t in self._threads}
+        stopping = self._stopping.is_set()
+        return tuple(
+            [LoopStatus(name, alive=stopping or alive) for name, alive in sorted(by_name.items())]
+            + [LoopStatus("speaker-channel", alive=True,
+                          age_s=0.0 if since is None or stopping else time.monotonic() - since,
+                          stall_after_s=CHANNEL_STALL_AFTER)])
+
     # ------------------------------------------------------------------ applying desired state (under _lock)
 
     def _write_config(self, peers: frozenset[BgpPeer]) -> None:
@@ -200,7 +226,7 @@ class Speaker:
                 self._proc = proc
             started = time.monotonic()
             self._emit(SpeakerRestarted())
-            code = proc.wait()
+            code = self._wait_handed_over(proc)
             if self._stopping.is_set():
                 return
             log.warning("ExaBGP pid %d exited with %s; last log lines:\n%s", proc.pid, code,
@@ -224,6 +250,22 @@ class Speaker:
             backoff = min(backoff * 2, BACKOFF_MAX)
             self.restarts += 1
 
+    def _wait_handed_over(self, proc: subprocess.Popen) -> int:
+        """Wait for ExaBGP to exit; restart it (by PID) when its helper has not handed the pipes over within
+        HANDOFF_DEADLINE: an ExaBGP we cannot hear would keep sessions up while we learn nothing."""
+        try:
+            return proc.wait(timeout=HANDOFF_DEADLINE)
+        except subprocess.TimeoutExpired:
+            pass
+        with self._lock:
+            handed_over = self._conn_proc is proc
+        if not handed_over and not self._stopping.is_set():
+            log.warning("ExaBGP pid %d: its API helper did not hand over the pipes within %.0fs; restarting it",
+                        proc.pid, HANDOFF_DEADLINE)
+            self.channel_restarts += 1
+            exabgp_process.terminate(proc)
+        return proc.wait()
+
     # ------------------------------------------------------------------ reader thread
 
     def _read_loop(self) -> None:
@@ -232,9 +274,18 @@ class Speaker:
                 sock, _ = self._server.accept()
             except OSError:
                 return
-            conn = api_channel.Connection(sock)
+            try:
+                conn = api_channel.Connection(sock)
+            except OSError as exc:
+                log.warning("API helper connection failed: %s", exc)
+                sock.close()
+                continue
             try:
                 self._serve(conn)
+            except Exception:
+                # Never reached by anything a peer sends (every line is handled on its own below); if it is,
+                # this connection is given up and ExaBGP restarted, and the reader goes on.
+                log.exception("speaker reader failed; restarting ExaBGP")
             finally:
                 conn.close()
                 self._connection_lost(conn)
@@ -249,11 +300,17 @@ class Speaker:
                 return
             self._connected(conn)
         for line in lines:
-            self._handle(parse_line(line))
+            try:
+                self._handle(parse_line(line))
+            except Exception:
+                # A bug in handling one line must not stop the reader: the next line is read as usual.
+                self.handler_errors += 1
+                log.exception("failed to handle a line from ExaBGP: %r", line[:200])
 
     def _connected(self, conn: api_channel.Connection) -> None:
         """A fresh ExaBGP holds nothing we sent: feed the neighbors it was started with."""
         self._conn = conn
+        self._channel_since = None
         self._conn_proc = self._proc
         self._connection_done.clear()
         self._held = {}
@@ -269,6 +326,7 @@ class Speaker:
             if self._conn is not conn:
                 return
             self._conn = None
+            self._channel_since = time.monotonic()
             self._present = set()
             self._held = {}
             proc, self._conn_proc = self._conn_proc, None
@@ -282,6 +340,12 @@ class Speaker:
         if isinstance(item, RoutesReceived):
             with self._lock:
                 self._sessions.routes(item)
+            self._emit(item)
+        elif isinstance(item, SessionReset):
+            # RFC 7606 session reset: the agent drops the peer's routes (the event), ExaBGP ends the session.
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.send([f"neighbor {item.peer} teardown {TEARDOWN_SUBCODE}"])
             self._emit(item)
         elif isinstance(item, StateChange):
             with self._lock:

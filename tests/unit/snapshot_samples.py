@@ -26,7 +26,7 @@ def full_snapshot(**overrides) -> AgentSnapshot:
         PeerStatus(address="172.31.0.12", asn=64512, description="node2", state="established", since=NOW - 125,
                    state_changes={"established": 2, "down": 1}, updates_received=3, prefixes_received=4,
                    withdrawals_received=1, prefixes_accepted=1, prefixes_advertised=1,
-                   rejected={"own-pod-cidr": 2}),
+                   rejected={"own-pod-cidr": 2}, malformed={"treat-as-withdraw": 2, "session-reset": 1}),
         PeerStatus(address="172.31.0.13", asn=64513, description="node3", state="down", since=NOW - 7,
                    state_changes={"established": 1, "down": 1}, last_down_reason="connection closed"),
     )

@@ -39,9 +39,13 @@ class Speaker:
 
     def __init__(self, router_id, on_event):
         self.on_event = on_event
-        self.restarts, self.bad_messages, self.command_errors = 0, 0, 0
+        self.restarts, self.bad_messages, self.command_errors, self.channel_restarts = 0, 0, 0, 0
         self.pid = 999
         self.states: dict = {}
+        self.loop_status: tuple = ()
+
+    def loops(self):
+        return self.loop_status
 
     def start(self):
         pass

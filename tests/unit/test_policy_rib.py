@@ -8,6 +8,7 @@ import pytest
 from bgpnet.model import KernelRoute, LearnedRoute
 from bgpnet.policy import (
     AS_PATH_LOOP,
+    POD_CIDR_MORE_SPECIFIC,
     NEXT_HOP_FAMILY,
     OUTSIDE_CLUSTER,
     OWN_CIDR,
@@ -113,10 +114,12 @@ TOR = A("172.20.1.1")
     (route("10.244.2.0/24", peer=TOR, path=(65100, 65500, 65102, 65002)), None),
     (route("10.244.2.0/24", peer=TOR, path=(65666,)), WRONG_ORIGIN),
     (route("10.244.2.0/24", peer=TOR, path=(65002, 65666)), WRONG_ORIGIN),
-    # more specifics of a Node's CIDR are held to the same rule
-    (route("10.244.2.128/25", peer=TOR, path=(65666,)), WRONG_ORIGIN),
-    (route("10.244.2.7/32", peer=TOR, path=(65100,)), WRONG_ORIGIN),
-    (route("10.244.2.7/32", peer=TOR, path=(65100, 65002)), None),
+    # a more specific of a Node's CIDR is never legitimate, whatever its AS path or next hop claims
+    (route("10.244.2.128/25", peer=TOR, path=(65666,)), POD_CIDR_MORE_SPECIFIC),
+    (route("10.244.2.7/32", peer=TOR, path=(65100,)), POD_CIDR_MORE_SPECIFIC),
+    (route("10.244.2.7/32", peer=TOR, path=(65100, 65002)), POD_CIDR_MORE_SPECIFIC),
+    (route("10.244.2.0/25", peer=A("172.31.0.2")), POD_CIDR_MORE_SPECIFIC),
+    (route("fd00:10:244:3::/80", peer=A("fd00::3")), POD_CIDR_MORE_SPECIFIC),
     # IPv6 Node CIDRs too
     (route("fd00:10:244:3::/64", peer=A("fd00::3")), None),
     (route("fd00:10:244:3::/64", peer=A("fd00::9")), WRONG_ORIGIN),

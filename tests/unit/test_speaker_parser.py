@@ -223,18 +223,28 @@ def truncated(body: str, octets: int) -> bytes:
     ('{"type": "state", "neighbor": {"address": {"peer": "10.0.0.2"}}}', "KeyError"),
     ('{"type": "state", "neighbor": {"address": {"peer": "not-an-ip"}, "state": "up"}}', "ValueError"),
     (GOOD.replace(GOOD_BODY, "0xZZ"), "ValueError"),
-    (with_body(truncated(GOOD_BODY, 1)), "ValueError"),
-    (with_body(update(nlri=["10.1.0.0/24"], path=[(2, [65000])])), "without a NEXT_HOP"),
-    (with_body(update(nlri=["10.1.0.0/24"], next_hop="10.0.0.2") + b"\x21\x0a\x01\x00\x00\x00"),
-     "exceeds 32"),
-    (with_body(update(nlri=[], next_hop="10.0.0.2") + b"\x17\x0a\x01\x07"), "host bits set"),
-    (with_body(update(nlri=["10.1.0.0/24"], next_hop="10.0.0.2", path=[(9, [1])])), "segment type 9"),
-    (with_body(b"\x00\x00\x00\x09\x40\x01\x01\x00\x40\x03\x09"), "overrun"),
-    (with_body(b"\x00"), "UPDATE body of 1 octets"),
-    (GOOD.replace('"receive": [  ]', '"receive": [ "ipv4 unicast" ]'), "ADD-PATH"),
     ("\xff\xfe garbage", "not JSON"),
 ])
 def test_malformed_lines_become_bad_messages(line, error):
     parsed = parse_line(line.encode("utf-8", "surrogateescape") if line.startswith("\xff") else line)
     assert isinstance(parsed, BadMessage)
     assert error in parsed.error
+
+
+
+@pytest.mark.parametrize("line, action, reason", [
+    (with_body(truncated(GOOD_BODY, 1)), "session-reset", "malformed or overrunning"),
+    (with_body(update(nlri=["10.1.0.0/24"], path=[(2, [65000])])), "treat-as-withdraw", "NEXT_HOP missing"),
+    (with_body(update(nlri=["10.1.0.0/24"], next_hop="10.0.0.2") + b"\x21\x0a\x01\x00\x00\x00"),
+     "session-reset", "/33"),
+    (with_body(update(nlri=["10.1.0.0/24"], next_hop="10.0.0.2", path=[(9, [1])])), "treat-as-withdraw",
+     "segment type 9"),
+    (with_body(b"\x00\x00\x00\x09\x40\x01\x01\x00\x40\x03\x09"), "session-reset", "overrun the UPDATE"),
+    (with_body(b"\x00"), "session-reset", "UPDATE body of 1 octets"),
+    (GOOD.replace('"receive": [  ]', '"receive": [ "ipv4 unicast" ]'), "session-reset", "ADD-PATH"),
+])
+def test_malformed_updates_get_an_rfc7606_verdict_not_an_error(line, action, reason):
+    parsed = parse_line(line)
+    malformed = parsed.malformed
+    assert (malformed.action, reason in malformed.reason) == (action, True), malformed
+    assert not getattr(parsed, "announced", ())

@@ -15,9 +15,9 @@ from bgpnet.status_client import status_url
 from bgpnet.status_view import duration, peers_table, render, table
 
 EXPECTED_PEERS = """\
-PEER           ASN  STATE                     SINCE     IN  OUT  REJECTED  DESCRIPTION
-172.31.0.12  64512  Established               2m5s ago   1    1         2  node2
-172.31.0.13  64513  Down (connection closed)  7s ago     0    0         0  node3"""
+PEER           ASN  STATE                     SINCE     IN  OUT  REJECTED  MALFORMED            DESCRIPTION
+172.31.0.12  64512  Established               2m5s ago   1    1         2  1 reset, 2 withdraw  node2
+172.31.0.13  64513  Down (connection closed)  7s ago     0    0         0  0                    node3"""
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (59.9, "59s"), (60, "1m"), (3725, "1h2m"),
@@ -39,7 +39,7 @@ def test_full_status_text():
     text = render(snap, status_document(snap)["health"])
     lines = text.splitlines()
     assert lines[0] == "bgpnet 0.1.0 on node node1: ready, up 1h2m"
-    assert "Speaker: ExaBGP pid 4242, 1 restarts" in lines
+    assert "Speaker: ExaBGP pid 4242, 1 restarts, 0 API channel restarts" in lines
     assert "Kubernetes API: reachable, 3 nodes, last sync 1s ago, 1 re-lists, 0 errors" in lines
     assert EXPECTED_PEERS in text
     assert "Announced: 10.244.1.0/24" in lines
