@@ -53,7 +53,11 @@ _NAMES = {(1, 2): "ipv4 multicast", (2, 2): "ipv6 multicast", (1, 4): "ipv4 nlri
 
 ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR, COMMUNITIES = 1, 2, 3, 4, 5, 6, 7, 8
 ORIGINATOR_ID, CLUSTER_LIST, MP_REACH, MP_UNREACH, EXTENDED_COMMUNITIES = 9, 10, 14, 15, 16
-AS4_PATH, AS4_AGGREGATOR, LARGE_COMMUNITIES = 17, 18, 32
+AS4_PATH, AS4_AGGREGATOR, IPV6_EXTENDED_COMMUNITIES, LARGE_COMMUNITIES = 17, 18, 25, 32
+# Attributes ExaBGP 4.2.25 decodes (and resets the session on when it cannot) but bgpnet neither needs nor
+# validates: a route carrying one is withdrawn rather than installed on a guess about ExaBGP's verdict. No pod
+# network peer has a reason to send them on a unicast session.
+_UNVALIDATED = {22: "PMSI_TUNNEL", 26: "AIGP", 29: "BGP-LS", 40: "BGP Prefix-SID"}
 _AS_SET, _AS_SEQUENCE = 1, 2
 _OPTIONAL, _TRANSITIVE, _EXTENDED_LENGTH = 0x80, 0x40, 0x10
 
@@ -63,13 +67,13 @@ _FLAGS = {ORIGIN: _TRANSITIVE, AS_PATH: _TRANSITIVE, NEXT_HOP: _TRANSITIVE, MED:
           COMMUNITIES: _OPTIONAL | _TRANSITIVE, ORIGINATOR_ID: _OPTIONAL, CLUSTER_LIST: _OPTIONAL,
           MP_REACH: _OPTIONAL, MP_UNREACH: _OPTIONAL, EXTENDED_COMMUNITIES: _OPTIONAL | _TRANSITIVE,
           AS4_PATH: _OPTIONAL | _TRANSITIVE, AS4_AGGREGATOR: _OPTIONAL | _TRANSITIVE,
-          LARGE_COMMUNITIES: _OPTIONAL | _TRANSITIVE}
+          IPV6_EXTENDED_COMMUNITIES: _OPTIONAL | _TRANSITIVE, LARGE_COMMUNITIES: _OPTIONAL | _TRANSITIVE}
 # Malformed, these only lose the attribute (RFC 7606 §7.6, §7.7; RFC 6793 §6); every other known one withdraws.
 _DISCARDABLE = frozenset({ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR})
 # Fixed lengths (RFC 7606 §7.1, 7.3-7.5, 7.9) and "non-zero multiple of" lengths (§7.8, 7.10, 7.14; RFC 8092).
-_LENGTH = {ORIGIN: 1, NEXT_HOP: 4, MED: 4, LOCAL_PREF: 4, ATOMIC_AGGREGATE: 0, ORIGINATOR_ID: 4,
-           AS4_AGGREGATOR: 8}
-_MULTIPLE = {COMMUNITIES: 4, CLUSTER_LIST: 4, EXTENDED_COMMUNITIES: 8, LARGE_COMMUNITIES: 12}
+_LENGTH = {ORIGIN: 1, NEXT_HOP: 4, MED: 4, LOCAL_PREF: 4, ATOMIC_AGGREGATE: 0, ORIGINATOR_ID: 4}
+_MULTIPLE = {COMMUNITIES: 4, CLUSTER_LIST: 4, EXTENDED_COMMUNITIES: 8, IPV6_EXTENDED_COMMUNITIES: 20,
+             LARGE_COMMUNITIES: 12}
 _STRENGTH = {ATTRIBUTE_DISCARD: 1, TREAT_AS_WITHDRAW: 2, SESSION_RESET: 3}
 _OFFENDING_MAX = 64
 
@@ -127,7 +131,8 @@ def _decode(peer: IPAddress, body: bytes, asn4: bool,
             raise _Reset(f"{family_name(afi, safi)} was not negotiated")
     if unreach is not None:
         afi, safi, start, stop = unreach
-        if start == stop and not withdrawn and not nlri and reach is None:
+        if (start == stop and not withdrawn and not nlri and attributes.only_mp_unreach()
+                and attributes.malformed is None):
             return EndOfRib(peer, family_name(afi, safi))  # RFC 4724 §2 for families other than IPv4 unicast
         if (afi, safi) in _CARRIED:
             withdrawn.extend(_prefixes(body, start, stop, _CARRIED[(afi, safi)][1]))
@@ -200,6 +205,9 @@ class _Attributes:
                 continue  # RFC 7606 §3(g): only the first copy counts
             self._seen.add(code)
             expected = _FLAGS.get(code)
+            if code in _UNVALIDATED:
+                self._error(TREAT_AS_WITHDRAW, f"attribute {code} ({_UNVALIDATED[code]}) not accepted", value)
+                continue
             if expected is None:
                 if not flags & _OPTIONAL:
                     self._error(TREAT_AS_WITHDRAW, f"unrecognised well-known attribute {code}", value)
@@ -235,17 +243,20 @@ class _Attributes:
                 self.as_path = path
             elif code == AS4_PATH:
                 path, problem = _as_path(value, 4)
-                if problem:
-                    self._error(ATTRIBUTE_DISCARD, f"AS4_PATH: {problem}", value)
+                if problem == "AS 0":  # RFC 7607 → RFC 6793 §6: discard
+                    self._error(ATTRIBUTE_DISCARD, "AS4_PATH: AS 0", value)
+                elif problem:
+                    # RFC 6793 §6 asks for attribute-discard; ExaBGP 4.2.25 resets (Notify 3/11), so do we.
+                    raise _Reset(f"AS4_PATH: {problem}", value)
                 elif not asn4:  # on a 4-octet session AS4_PATH means nothing (RFC 6793 §4.1) and is ignored
                     as4_path = path
-            elif code == AGGREGATOR:
-                width = 4 if asn4 else 2
+            elif code in (AGGREGATOR, AS4_AGGREGATOR):
+                width = 4 if asn4 or code == AS4_AGGREGATOR else 2
+                if length < 4:
+                    # RFC 7606 §7.7 asks for attribute-discard; ExaBGP 4.2.25 cannot unpack it and resets.
+                    raise _Reset(f"attribute {code} of {length} octets", value)
                 if length != width + 4 or not int.from_bytes(value[:width], "big"):
-                    self._error(ATTRIBUTE_DISCARD, f"AGGREGATOR of {length} octets or AS 0", value)
-            elif code == AS4_AGGREGATOR:
-                if not int.from_bytes(value[:4], "big"):
-                    self._error(ATTRIBUTE_DISCARD, "AS4_AGGREGATOR with AS 0", value)
+                    self._error(ATTRIBUTE_DISCARD, f"attribute {code} of {length} octets or AS 0", value)
             elif code == NEXT_HOP:
                 if _bogus_next_hop(value):
                     # RFC 4271 §6.3: a semantically incorrect NEXT_HOP; the routes are ignored, no NOTIFICATION.
@@ -273,6 +284,9 @@ class _Attributes:
     def _framing(self, reason: str, offending: bytes) -> None:
         self.framing_error = True
         self._error(TREAT_AS_WITHDRAW, reason, offending)
+
+    def only_mp_unreach(self) -> bool:
+        return self._seen == {MP_UNREACH}
 
     def check_mandatory(self, ipv4_nlri: bool) -> None:
         """RFC 7606 §3(d): a message announcing routes without a well-known mandatory attribute is withdrawn.

@@ -8,10 +8,10 @@ import pytest
 from bgpnet.model import KernelRoute, LearnedRoute
 from bgpnet.policy import (
     AS_PATH_LOOP,
-    POD_CIDR_MORE_SPECIFIC,
     NEXT_HOP_FAMILY,
     OUTSIDE_CLUSTER,
     OWN_CIDR,
+    POD_CIDR_MORE_SPECIFIC,
     WRONG_ORIGIN,
     ImportPolicy,
     NodeOrigin,

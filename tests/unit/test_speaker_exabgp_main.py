@@ -13,27 +13,6 @@ from hypothesis import strategies as st
 from bgpnet.speaker import exabgp_main
 
 
-@pytest.fixture
-def patched(monkeypatch):
-    """patch() applied for one test; everything it replaces is put back afterwards."""
-    import exabgp.logger
-    import exabgp.reactor.api.response.json as json_response
-    from exabgp.bgp.message.update import Update
-    from exabgp.configuration.setup import environment
-    from exabgp.reactor.delay import Delay
-    from exabgp.reactor.peer import Peer
-
-    environment.setup("")  # what ExaBGP's own tools do before decoding (idempotent)
-    monkeypatch.setattr(exabgp.logger.Logger, "debug", exabgp.logger.Logger.debug)
-    monkeypatch.setattr(json_response, "hexstring", json_response.hexstring)
-    monkeypatch.setattr(Delay, "increase", Delay.increase)
-    monkeypatch.setattr(Peer, "handle_connection", Peer.handle_connection)
-    original = Update.__dict__["unpack_message"]
-    exabgp_main.patch()
-    yield
-    Update.unpack_message = original
-
-
 @given(st.binary(max_size=300))
 def test_fast_hexstring_writes_exactly_what_exabgp_writes(value):
     from exabgp.util import hexstring
