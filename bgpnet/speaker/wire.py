@@ -131,8 +131,7 @@ def _decode(peer: IPAddress, body: bytes, asn4: bool,
             raise _Reset(f"{family_name(afi, safi)} was not negotiated")
     if unreach is not None:
         afi, safi, start, stop = unreach
-        if (start == stop and not withdrawn and not nlri and attributes.only_mp_unreach()
-                and attributes.malformed is None):
+        if start == stop and not withdrawn and not nlri and reach is None and attributes.malformed is None:
             return EndOfRib(peer, family_name(afi, safi))  # RFC 4724 §2 for families other than IPv4 unicast
         if (afi, safi) in _CARRIED:
             withdrawn.extend(_prefixes(body, start, stop, _CARRIED[(afi, safi)][1]))
@@ -284,9 +283,6 @@ class _Attributes:
     def _framing(self, reason: str, offending: bytes) -> None:
         self.framing_error = True
         self._error(TREAT_AS_WITHDRAW, reason, offending)
-
-    def only_mp_unreach(self) -> bool:
-        return self._seen == {MP_UNREACH}
 
     def check_mandatory(self, ipv4_nlri: bool) -> None:
         """RFC 7606 §3(d): a message announcing routes without a well-known mandatory attribute is withdrawn.

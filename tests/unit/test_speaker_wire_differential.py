@@ -73,7 +73,8 @@ def _mp_unreach() -> st.SearchStrategy[bytes]:
 def _attribute() -> st.SearchStrategy[bytes]:
     random_value = st.builds(lambda flags, code, value: attribute(code, value, flags),
                              st.sampled_from([0x00, 0x40, 0x80, 0xC0, 0x50, 0xE0]),
-                             st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17, 18, 22, 25, 26, 29, 32, 40, 99, 128]),
+                             st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17, 18, 22, 25, 26, 29, 32, 40, 99,
+                                              128]),
                              st.binary(max_size=24))
     plausible = st.sampled_from([
         attribute(1, b"\0"), attribute(1, b"\x02"), attribute(2, as_path([(2, [65100, 65009])])),
