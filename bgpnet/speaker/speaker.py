@@ -34,6 +34,7 @@ from bgpnet.speaker.commands import announce, as_announcements, desired_per_peer
 from bgpnet.speaker.events import BadMessage, PeerUp, RoutesReceived, SessionReset, SpeakerEvent, SpeakerRestarted
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
 from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
+from bgpnet.speaker.reloads import ReloadBook
 from bgpnet.speaker.sessions import SessionState, SessionTable
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class Speaker:
         self._conn: api_channel.Connection | None = None
         self._conn_proc: subprocess.Popen | None = None        # the ExaBGP whose relay is connected
         self._present: set[IPAddress] = set()                   # neighbors known to exist inside ExaBGP
+        self._reloads = ReloadBook()                            # when to reload ExaBGP (see reloads.py)
+        self._reload_timer: threading.Timer | None = None       # the next time _reloads wants to be asked
         self._held: dict[IPAddress, frozenset[Announcement]] = {}  # announcements sent per neighbor
 
         self._server = None
@@ -140,6 +143,8 @@ class Speaker:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
+            if self._reload_timer is not None:
+                self._reload_timer.cancel()
         for thread in self._threads:
             thread.join(timeout=15)
         self._threads.clear()
@@ -184,13 +189,43 @@ class Speaker:
     def _change_peers(self, peers: frozenset[BgpPeer]) -> None:
         old = self._config_peers
         self._write_config(peers)
-        # A changed or removed neighbor loses its routes inside ExaBGP; it is re-fed when it reports in.
-        for peer in old - peers:
-            self._present.discard(peer.address)
-            self._held.pop(peer.address, None)
+        # A changed or removed neighbor loses its routes inside ExaBGP (and the agent drops what it learned
+        # from it); it is fed again once the reload that brings it back has settled.
+        removed = {p.address for p in old - peers}
+        for address in removed:
+            self._present.discard(address)
+            self._held.pop(address, None)
+        self._reloads.removed_from_config(removed)
         if self._conn is not None and self._proc is not None:
+            self._apply_reloads()
+
+    def _apply_reloads(self) -> None:
+        """Do what the reload book decides now, and ask it again when it wants. Under _lock."""
+        decision = self._reloads.decide(time.monotonic(), self._config_peers, self._loaded_peers,
+                                        set(self._sessions.established()))
+        if decision.reload and self._proc is not None:
             exabgp_process.reload(self._proc)
-            self._loaded_peers = peers
+            self._loaded_peers = self._config_peers
+        if decision.bounce and self._conn is not None:
+            # Cease / Other Configuration Change: the peer re-establishes and sends its table again.
+            self._conn.send([f"neighbor {a} teardown 6" for a in decision.bounce])
+        if decision.present is not None:
+            self._present |= decision.present
+            self._send_diff()
+        if self._reload_timer is not None:
+            self._reload_timer.cancel()
+            self._reload_timer = None
+        if decision.wake_in is not None:
+            timer = threading.Timer(decision.wake_in, self._reload_tick)
+            timer.daemon = True
+            timer.name = "speaker-reload"
+            self._reload_timer = timer
+            timer.start()
+
+    def _reload_tick(self) -> None:
+        with self._lock:
+            if not self._stopping.is_set() and self._conn is not None:
+                self._apply_reloads()
 
     def _send_diff(self) -> None:
         if self._conn is None:
@@ -315,10 +350,9 @@ class Speaker:
         self._connection_done.clear()
         self._held = {}
         self._present = {p.address for p in self._loaded_peers}
-        if self._loaded_peers != self._config_peers and self._proc is not None:
-            # The config changed between spawn and now; ExaBGP may have read the old one.
-            exabgp_process.reload(self._proc)
-            self._loaded_peers = self._config_peers
+        self._reloads = ReloadBook()
+        # The config may have changed between spawn and now (ExaBGP then read the old one): the book reloads.
+        self._apply_reloads()
         self._send_diff()
 
     def _connection_lost(self, conn: api_channel.Connection) -> None:
@@ -350,12 +384,8 @@ class Speaker:
         elif isinstance(item, StateChange):
             with self._lock:
                 event = self._sessions.state_change(item, time.time())
-                if item.peer not in self._present and any(p.address == item.peer for p in self._peers):
-                    # First word from a neighbor added by a reload: it now exists inside ExaBGP.
-                    self._present.add(item.peer)
-                    self._held.pop(item.peer, None)
-                    self._send_diff()
                 if isinstance(event, PeerUp):
+                    self._present.add(item.peer)  # a session is up: the neighbor exists inside ExaBGP
                     self._announce_all_to(item.peer)
             if event is not None:
                 self._emit(event)
