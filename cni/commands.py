@@ -76,15 +76,17 @@ def _reserve(inv: Invocation, conf: NetConf, ctx: Context) -> list[tuple[int, in
     from .allocator import allocate
 
     with _store(conf) as store:
-        return allocate(store, conf.ranges, inv.container_id, inv.ifname, node_addresses())
+        return allocate(store, conf.ranges, inv.container_id, inv.ifname, node_addresses(conf))
 
 
-def node_addresses() -> frozenset[tuple[int, int]]:
-    """Every address on any interface of the node's namespace (the one the plugin runs in), now."""
+def node_addresses(conf: NetConf) -> frozenset[tuple[int, int]]:
+    """Every address on any interface of the node's namespace (the one the plugin runs in), now, in the
+    families the pod CIDRs use."""
     from .netlink import Netlink
 
+    families = sorted({ranges[0].family for ranges in conf.ranges})
     with Netlink() as nl:
-        return frozenset((family, int.from_bytes(raw, "big")) for family in (AF_INET, AF_INET6)
+        return frozenset((family, int.from_bytes(raw, "big")) for family in families
                          for raw in nl.held_addresses(family) if len(raw) == (4 if family == AF_INET else 16))
 
 
@@ -170,7 +172,7 @@ def status(inv: Invocation, conf: NetConf, ctx: Context) -> None:
             fd = posix.open(probe, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC, 0o600)
             posix.close(fd)
             posix.unlink(probe)
-            full = exhausted_sets(store, conf.ranges, node_addresses())
+            full = exhausted_sets(store, conf.ranges, node_addresses(conf))
     except CniError as exc:
         raise CniError(errors.NOT_AVAILABLE, f"IPAM store unusable: {exc.msg}", exc.details) from None
     except OSError as exc:

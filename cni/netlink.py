@@ -213,10 +213,14 @@ class Netlink:
 
     def held_addresses(self, family: int) -> set[bytes]:
         """Every address of `family` configured in this namespace: the local address, the peer or prefix
-        address and the broadcast address of each (a pod must get none of them)."""
+        address and the broadcast address of each (a pod must get none of them). IPv6 link-scope addresses
+        are left out unparsed: the kernel gives that scope to fe80::/10 and nothing else, no pod address
+        comes from there, and every host veth carries two of them (fe80::1 and its own)."""
         out = set()
         for kind, payload in self.request(RTM_GETADDR, NLM_F_DUMP, pack(_IFADDR, family, 0, 0, 0, 0),
                                           "dump addresses"):
+            if family == AF_INET6 and payload[3] == RT_SCOPE_LINK:
+                continue
             if kind == RTM_NEWADDR and payload[0] == family:
                 attrs = parse_attrs(payload, calcsize(_IFADDR))
                 out.update(attrs[key] for key in (IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST) if key in attrs)
