@@ -11,6 +11,10 @@ import subprocess
 import pytest
 from test_cni_support import Node, netconf
 
+from bgpnet.lab.netns import entered
+from cni import commands, request
+from cni.addresses import format_ip
+
 pytestmark = pytest.mark.privileged
 
 OWN = "is the node's own network namespace (the plugin's), not a container's"
@@ -86,6 +90,19 @@ def test_allocation_skips_the_nodes_addresses_of_both_families(node):
                       node.pod("s1"))
     assert [ip["address"] for ip in result["ips"]] == ["10.244.8.2/32", "fd00:10:244:8::2/128"]
     assert sorted(node.reservations("other")) == ["10.244.8.2", "fd00:10:244:8::2"]
+
+
+def test_node_addresses_include_broadcast_and_point_to_point_peer_addresses(node):
+    """What the allocator must skip is read from the node's namespace: local, broadcast and peer addresses
+    of both families; IPv6 link-local ones are left out (no pod CIDR can contain them)."""
+    node.ns.run("ip", "addr", "add", "10.244.8.9/29", "brd", "+", "dev", "lo")
+    node.ns.run("ip", "addr", "add", "10.244.8.33", "peer", "10.244.8.34/32", "dev", "lo")
+    conf = request.parse_netconf(netconf(node, cidrs=["10.244.8.0/26", "fd00:ffff:250::/64"]), "ADD")
+    with entered(node.ns.path):
+        held = {format_ip(*a) for a in commands.node_addresses(conf)}
+    assert {"10.244.8.9", "10.244.8.15", "10.244.8.33", "10.244.8.34", "172.31.250.1",
+            "127.0.0.1", "fd00:ffff:250::1", "::1"} <= held
+    assert not [a for a in held if a.startswith("fe80:")]
 
 
 SPECIAL = [("127.0.0.0/8", "loopback space 127.0.0.0/8"), ("0.0.0.0/8", "'this network' space 0.0.0.0/8"),
