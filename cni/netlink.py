@@ -219,11 +219,10 @@ class Netlink:
         out = set()
         for kind, payload in self.request(RTM_GETADDR, NLM_F_DUMP, pack(_IFADDR, family, 0, 0, 0, 0),
                                           "dump addresses"):
-            if family == AF_INET6 and payload[3] == RT_SCOPE_LINK:
+            if kind != RTM_NEWADDR or payload[0] != family or (family == AF_INET6 and payload[3] == RT_SCOPE_LINK):
                 continue
-            if kind == RTM_NEWADDR and payload[0] == family:
-                attrs = parse_attrs(payload, calcsize(_IFADDR))
-                out.update(attrs[key] for key in (IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST) if key in attrs)
+            attrs = parse_attrs(payload, calcsize(_IFADDR))
+            out.update(attrs[key] for key in (IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST) if key in attrs)
         return out
 
     # -- neighbours ------------------------------------------------------------------------------------------

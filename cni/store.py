@@ -8,6 +8,8 @@ Layout (also read by the agent's metrics; keep it this simple):
         last_reserved_ip.<n>                   the address last handed out from range set n (0 = first
                                                family in podCIDRs, 1 = second), for round-robin
         lock                                   flock()ed by every writer
+        .attach.<containerID>                  a container's attachment lock, present only while an ADD,
+                                               DEL or CHECK of it runs (cni/attachment_lock.py)
 
 A reservation is the exclusive creation (O_CREAT|O_EXCL) of its file, under the directory lock. The kernel
 makes the creation atomic, so two plugins can never hold the same address, whatever is killed when: a plugin
