@@ -102,3 +102,32 @@ def parse_ip_with_prefix(text: str) -> tuple[int, int, int]:
     if not length.isdigit() or len(length) > 3 or int(length) > _BITS[family]:
         raise ValueError(f"invalid address {text!r}: bad prefix length")
     return family, value, int(length)
+
+
+# Address space no pod can use (RFC 6890 special-purpose blocks that are not forwardable or that the kernel
+# treats specially): a pod address there is unreachable, or worse, shadows the node's own loopback or
+# link-local traffic (169.254.1.1 is every pod's gateway). A podCIDR overlapping one of them is refused.
+_SPECIAL_USE = (
+    ("0.0.0.0/8", "'this network' space"),
+    ("127.0.0.0/8", "loopback space"),
+    ("169.254.0.0/16", "link-local space"),
+    ("224.0.0.0/4", "multicast space"),
+    ("240.0.0.0/4", "reserved and broadcast space"),
+    ("::/128", "the unspecified address"),
+    ("::1/128", "the loopback address"),
+    ("::ffff:0:0/96", "IPv4-mapped space"),
+    ("fe80::/10", "link-local space"),
+    ("ff00::/8", "multicast space"),
+)
+
+
+def overlaps(a: Cidr, b: Cidr) -> bool:
+    return a.contains(b.family, b.network) or b.contains(a.family, a.network)
+
+
+def special_use(cidr: Cidr) -> tuple[str, str] | None:
+    """(block, what it is) of the first special-purpose block `cidr` overlaps, or None."""
+    for block, what in _SPECIAL_USE:
+        if overlaps(cidr, parse_cidr(block)):
+            return block, what
+    return None

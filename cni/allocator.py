@@ -4,6 +4,10 @@ The search starts after the address last handed out (so a just-released address 
 which keeps stale conntrack and ARP entries of a dead pod away from a new one), walks every host address of
 every CIDR of the family's range set, and takes the first one whose reservation file it can create. The
 caller holds the store lock, so the cursor and the reservation move together.
+
+Addresses the node itself holds (`node_held`: every address on any interface of the node's namespace when
+the caller looked) are skipped without touching the store: a pod given one would answer ARP for the node's
+address and its /32 host route would shadow the node's own.
 """
 
 
@@ -29,8 +33,8 @@ def _candidates(ranges: list[Cidr], after: tuple[int, int] | None) -> list[tuple
     return segments
 
 
-def allocate_one(store: Store, range_set: int, ranges: list[Cidr], container_id: str, ifname: str
-                 ) -> tuple[int, int]:
+def allocate_one(store: Store, range_set: int, ranges: list[Cidr], container_id: str, ifname: str,
+                 node_held: frozenset[tuple[int, int]] = frozenset()) -> tuple[int, int]:
     """Reserve one address from `ranges` for the attachment; returns (family, address)."""
     last = store.last_reserved(range_set)
     cursor = None
@@ -43,7 +47,7 @@ def allocate_one(store: Store, range_set: int, ranges: list[Cidr], container_id:
     for cidr, start, stop in _candidates(ranges, cursor):
         for value in range(start, stop):
             text = format_ip(cidr.family, value)
-            if store.reserve(text, container_id, ifname):
+            if (cidr.family, value) not in node_held and store.reserve(text, container_id, ifname):
                 store.set_last_reserved(range_set, text)
                 return cidr.family, value
             tries += 1
@@ -51,17 +55,25 @@ def allocate_one(store: Store, range_set: int, ranges: list[Cidr], container_id:
                 break
         if tries >= MAX_TRIES:
             break
-    raise CniError(errors.POOL_EXHAUSTED, "no IP addresses available in "
-                   + ", ".join(str(c) for c in ranges))
+    skipped = held_in(node_held, ranges)
+    raise CniError(errors.POOL_EXHAUSTED, "no IP addresses available in " + ", ".join(str(c) for c in ranges),
+                   f"skipped addresses the node holds: {', '.join(format_ip(*a) for a in skipped)}" if skipped
+                   else "")
 
 
-def allocate(store: Store, range_sets: list[list[Cidr]], container_id: str, ifname: str
-             ) -> list[tuple[int, int]]:
+def held_in(node_held: frozenset[tuple[int, int]], ranges: list[Cidr]) -> list[tuple[int, int]]:
+    """The node's addresses that are host addresses of `ranges`, sorted."""
+    return sorted(a for a in node_held if any(c.contains(*a) and c.first_host() <= a[1] <= c.last_host()
+                                              for c in ranges))
+
+
+def allocate(store: Store, range_sets: list[list[Cidr]], container_id: str, ifname: str,
+             node_held: frozenset[tuple[int, int]] = frozenset()) -> list[tuple[int, int]]:
     """One address from each range set; all or nothing (a later exhausted family releases the earlier)."""
     got: list[tuple[int, int]] = []
     try:
         for index, ranges in enumerate(range_sets):
-            got.append(allocate_one(store, index, ranges, container_id, ifname))
+            got.append(allocate_one(store, index, ranges, container_id, ifname, node_held))
     except BaseException:
         for family, value in got:
             store.release(format_ip(family, value))
@@ -69,14 +81,17 @@ def allocate(store: Store, range_sets: list[list[Cidr]], container_id: str, ifna
     return got
 
 
-def exhausted_sets(store: Store, range_sets: list[list[Cidr]]) -> list[list[Cidr]]:
-    """The range sets in which every host address is reserved (STATUS reports them)."""
-    held = []
+def exhausted_sets(store: Store, range_sets: list[list[Cidr]],
+                   node_held: frozenset[tuple[int, int]] = frozenset()) -> list[list[Cidr]]:
+    """The range sets in which every host address is reserved or held by the node (STATUS reports them)."""
+    held = list(node_held)
     for res in store.reservations():
         try:
-            held.append(parse_ip(res.ip))
+            address = parse_ip(res.ip)
         except ValueError:
             continue
+        if address not in node_held:  # a reservation of a node address is not counted twice
+            held.append(address)
     full = []
     for ranges in range_sets:
         capacity = sum(c.last_host() - c.first_host() + 1 for c in ranges)

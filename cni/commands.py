@@ -3,7 +3,8 @@
 Order matters for what a failure leaves behind. ADD validates the netns before reserving anything, reserves
 before wiring, and releases the reservation when wiring fails (wiring undoes itself). DEL and GC remove the
 veth before releasing its addresses, so an address is never handed out while a stale route still points at
-the old pod. DEL treats everything already gone as success.
+the old pod. DEL treats everything already gone as success. ADD, DEL and CHECK of one container ID hold its
+attachment lock (cni/attachment_lock.py) from after input validation to the end, so they never interleave.
 """
 
 
@@ -31,18 +32,29 @@ def _store(conf: NetConf) -> object:
     return Store(conf.data_dir, conf.name)
 
 
+def _store_dir(conf: NetConf) -> str:
+    return f"{conf.data_dir.rstrip('/')}/{conf.name}"
+
+
+def _attachment_lock(inv: Invocation, conf: NetConf) -> object:
+    from .attachment_lock import AttachmentLock
+
+    return AttachmentLock(_store_dir(conf), inv.container_id)
+
+
 def add(inv: Invocation, conf: NetConf, ctx: Context) -> dict:
     from . import netns, wiring
 
     netns_fd = netns.open_netns(inv.netns)
     host_name = names.host_veth_name(inv.container_id, inv.ifname)
     pod_mac = str(conf.runtime_config.get("mac") or wiring.random_mac()).lower()
-    addresses = _reserve(inv, conf, ctx)
-    try:
-        wiring.wire(wiring.Attachment(host_name, inv.ifname, pod_mac, conf.mtu, addresses), netns_fd)
-    except BaseException:
-        _release(inv, conf, ctx, addresses)
-        raise
+    with _attachment_lock(inv, conf):
+        addresses = _reserve(inv, conf, ctx)
+        try:
+            wiring.wire(wiring.Attachment(host_name, inv.ifname, pod_mac, conf.mtu, addresses), netns_fd)
+        except BaseException:
+            _release(inv, conf, ctx, addresses)
+            raise
     return result.build(conf.cni_version, host_name, inv.ifname, pod_mac, inv.netns, conf.mtu, addresses,
                         conf.prev_result)
 
@@ -64,7 +76,18 @@ def _reserve(inv: Invocation, conf: NetConf, ctx: Context) -> list[tuple[int, in
     from .allocator import allocate
 
     with _store(conf) as store:
-        return allocate(store, conf.ranges, inv.container_id, inv.ifname)
+        return allocate(store, conf.ranges, inv.container_id, inv.ifname, node_addresses(conf))
+
+
+def node_addresses(conf: NetConf) -> frozenset[tuple[int, int]]:
+    """Every address on any interface of the node's namespace (the one the plugin runs in), now, in the
+    families the pod CIDRs use."""
+    from .netlink import Netlink
+
+    families = sorted({ranges[0].family for ranges in conf.ranges})
+    with Netlink() as nl:
+        return frozenset((family, int.from_bytes(raw, "big")) for family in families
+                         for raw in nl.held_addresses(family) if len(raw) == (4 if family == AF_INET else 16))
 
 
 def _release(inv: Invocation, conf: NetConf, ctx: Context, addresses: list[tuple[int, int]]) -> None:
@@ -83,14 +106,15 @@ def delete(inv: Invocation, conf: NetConf, ctx: Context) -> None:
 
     # No netns needed: the host end's name is derived from the attachment, and deleting it takes the pod
     # end (if the namespace still exists) and all routes with it.
-    wiring.unwire(names.host_veth_name(inv.container_id, inv.ifname))
-    if conf.ipam is not None:
-        from . import delegate
+    with _attachment_lock(inv, conf):
+        wiring.unwire(names.host_veth_name(inv.container_id, inv.ifname))
+        if conf.ipam is not None:
+            from . import delegate
 
-        delegate.run(conf.ipam["type"], inv.path, "DEL", ctx.environ, ctx.stdin)
-        return
-    with _store(conf) as store:
-        store.release_owner(inv.container_id, inv.ifname)
+            delegate.run(conf.ipam["type"], inv.path, "DEL", ctx.environ, ctx.stdin)
+            return
+        with _store(conf) as store:
+            store.release_owner(inv.container_id, inv.ifname)
 
 
 def check(inv: Invocation, conf: NetConf, ctx: Context) -> None:
@@ -104,18 +128,19 @@ def check(inv: Invocation, conf: NetConf, ctx: Context) -> None:
         raise CniError(errors.CHECK_FAILED, "check failed", str(exc)) from None
     netns_fd = netns.open_netns(inv.netns)
     problems = []
-    if conf.ipam is not None:
-        from . import delegate
+    with _attachment_lock(inv, conf):
+        if conf.ipam is not None:
+            from . import delegate
 
-        delegate.run(conf.ipam["type"], inv.path, "CHECK", ctx.environ, ctx.stdin)
-    else:
-        with _store(conf) as store:
-            held = {r.ip for r in store.reservations()
-                    if r.container_id == inv.container_id and r.ifname == inv.ifname}
-        problems += [f"address {format_ip(f, v)} is not reserved for this attachment"
-                     for f, v in addresses if format_ip(f, v) not in held]
-    host_name = names.host_veth_name(inv.container_id, inv.ifname)
-    problems += wiring.check(wiring.Attachment(host_name, inv.ifname, mac, conf.mtu, addresses), netns_fd)
+            delegate.run(conf.ipam["type"], inv.path, "CHECK", ctx.environ, ctx.stdin)
+        else:
+            with _store(conf) as store:
+                held = {r.ip for r in store.reservations()
+                        if r.container_id == inv.container_id and r.ifname == inv.ifname}
+            problems += [f"address {format_ip(f, v)} is not reserved for this attachment"
+                         for f, v in addresses if format_ip(f, v) not in held]
+        host_name = names.host_veth_name(inv.container_id, inv.ifname)
+        problems += wiring.check(wiring.Attachment(host_name, inv.ifname, mac, conf.mtu, addresses), netns_fd)
     if problems:
         raise CniError(errors.CHECK_FAILED, "check failed", "; ".join(problems))
 
@@ -147,7 +172,7 @@ def status(inv: Invocation, conf: NetConf, ctx: Context) -> None:
             fd = posix.open(probe, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC, 0o600)
             posix.close(fd)
             posix.unlink(probe)
-            full = exhausted_sets(store, conf.ranges)
+            full = exhausted_sets(store, conf.ranges, node_addresses(conf))
     except CniError as exc:
         raise CniError(errors.NOT_AVAILABLE, f"IPAM store unusable: {exc.msg}", exc.details) from None
     except OSError as exc:
@@ -171,6 +196,7 @@ def gc(inv: Invocation, conf: NetConf, ctx: Context) -> None:
             delegate.run(conf.ipam["type"], inv.path, "GC", ctx.environ, ctx.stdin)
         return
     from . import validate
+    from .attachment_lock import AttachmentLock, sweep_leftovers
 
     with _store(conf) as store:
         for res in store.reservations():
@@ -179,9 +205,20 @@ def gc(inv: Invocation, conf: NetConf, ctx: Context) -> None:
             owner_ok = not validate.identifier_problem(res.container_id, validate.MAX_CONTAINER_ID) and \
                 not validate.ifname_problem(res.ifname)
             if owner_ok:
-                wiring.unwire(names.host_veth_name(res.container_id, res.ifname))
-            store.release(res.ip)
+                # An ADD, DEL or CHECK of this container is running (it holds the lock and may be waiting
+                # for the store lock GC holds): leave the attachment to it; a later GC sees the outcome.
+                lock = AttachmentLock(store.dir, res.container_id)
+                if not lock.try_acquire():
+                    continue
+                try:
+                    wiring.unwire(names.host_veth_name(res.container_id, res.ifname))
+                    store.release(res.ip)
+                finally:
+                    lock.release()
+            else:
+                store.release(res.ip)
             log(f"GC released {res.ip} of {res.container_id or '?'}/{res.ifname or '?'}")
+        sweep_leftovers(store.dir)
 
 
 def _delegate_speaks_1_1(conf: NetConf, inv: Invocation) -> bool:

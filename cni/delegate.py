@@ -11,6 +11,8 @@ import posix
 from . import errors, jsonio
 from .errors import CniError
 
+_MAX_DETAILS = 1000  # characters of a delegate's unusable output worth echoing in an error
+
 
 def find(plugin: str, search_path: tuple[str, ...]) -> str:
     for directory in search_path:
@@ -32,7 +34,7 @@ def run(plugin: str, search_path: tuple[str, ...], command: str, environ: dict[s
     proc = subprocess.run([executable], input=stdin, env=env, capture_output=True, timeout=120)
     out = proc.stdout.decode("utf-8", "replace").strip()
     doc = None
-    if out:
+    if out and not jsonio.bounds_problem(proc.stdout):
         try:
             doc = jsonio.loads(out)
         except ValueError:
@@ -43,5 +45,6 @@ def run(plugin: str, search_path: tuple[str, ...], command: str, environ: dict[s
         raise CniError(errors.DELEGATE_FAILED, f"IPAM plugin {plugin} {command} failed "
                        f"(exit {proc.returncode})", proc.stderr.decode("utf-8", "replace").strip())
     if out and not isinstance(doc, dict):
-        raise CniError(errors.DELEGATE_FAILED, f"IPAM plugin {plugin} {command} printed no JSON result", out)
+        raise CniError(errors.DELEGATE_FAILED, f"IPAM plugin {plugin} {command} printed no JSON result",
+                       out[:_MAX_DETAILS])
     return doc

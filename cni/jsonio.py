@@ -5,6 +5,10 @@ The C accelerator `_json` that `json` itself uses is loaded directly instead: it
 small encoder covers the only shapes the plugin writes (dicts, lists, strings, ints, bools, None). Malformed
 input falls back to the real `json` module, so error messages are the standard ones and the slow import is
 paid only on the error path.
+
+Input from outside is bounded before it is parsed (`bounds_problem`): its size, and how deeply arrays and
+objects nest. The C scanner recurses once per level and gives up with RecursionError near the interpreter's
+recursion limit; the plugin's own encoder recurses too. A CNI config nests a handful of levels deep.
 """
 
 
@@ -26,6 +30,38 @@ class _ScanContext:
 
 
 _scan = _json.make_scanner(_ScanContext())
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+# Every byte value except the four brackets: bytes.translate deletes them, leaving only the nesting.
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = frozenset(b"[{")
+
+
+def bounds_problem(data: bytes, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why `data` is too big or nested too deeply to parse, or None. Works on the raw bytes: UTF-8 never
+    puts an ASCII byte inside a multi-byte character, so brackets and quotes are found byte by byte."""
+    if len(data) > max_bytes:
+        return f"larger than {max_bytes} bytes"
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return None  # too few brackets to nest that deep: every real config ends here
+    # Brackets inside strings do not nest. Escapes occur only inside strings: dropping escaped backslashes,
+    # then escaped quotes, leaves only the quotes that open and close strings, so every other piece of the
+    # text split at quotes lies outside a string. (Text that is not JSON may be misjudged, but the scanner
+    # stops at its first error, so it never descends past what was judged correctly.)
+    plain = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(plain.split(b'"')[0::2]).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in _OPENERS:
+            depth += 1
+            if depth > max_depth:
+                return f"nested deeper than {max_depth} levels"
+        else:
+            depth -= 1
+    return None
+
+
 _WHITESPACE = " \t\n\r"
 
 

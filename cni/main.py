@@ -65,10 +65,11 @@ def _write(stdout: "IO[str]", doc: dict) -> None:
 
 def _dispatch(environ: dict[str, str], stdin: "IO[bytes]", stderr: "IO[str] | None"
               ) -> tuple[dict | None, str]:
-    from . import commands, log, request
+    from . import commands, jsonio, log, request
 
     inv = request.parse_environment(environ)
-    data = stdin.read()
+    # One byte past the limit is enough to know the config is too large; the rest is never read.
+    data = stdin.read(jsonio.MAX_BYTES + 1)
     if inv.command == "VERSION":
         return commands.version(), _FALLBACK_VERSION
     doc = request.decode_config(data)

@@ -14,15 +14,18 @@ from .addresses import AF_INET, AF_INET6
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
-NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x200, 0x400, 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x100, 0x200, 0x400, 0x300
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH, RTM_GETNEIGH = 28, 30
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
+IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST, IFA_FLAGS = 1, 2, 4, 8
 IFA_F_NODAD = 0x02
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_PERMANENT = 0x80
 RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
 RTNH_F_ONLINK = 0x4
@@ -35,6 +38,7 @@ _HDR_LEN = calcsize(_HDR)
 _IFINFO = "=BxHiII"
 _IFADDR = "=BBBBI"
 _RTMSG = "=BBBBBBBBI"
+_NDMSG = "=BxxxiHBB"
 
 
 class NetlinkError(OSError):
@@ -205,6 +209,41 @@ class Netlink:
             attrs = parse_attrs(payload, calcsize(_IFADDR))
             address = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS, b"")
             out.append((index, address, prefixlen))
+        return out
+
+    def held_addresses(self, family: int) -> set[bytes]:
+        """Every address of `family` configured in this namespace: the local address, the peer or prefix
+        address and the broadcast address of each (a pod must get none of them). IPv6 link-scope addresses
+        are left out unparsed: the kernel gives that scope to fe80::/10 and nothing else, no pod address
+        comes from there, and every host veth carries two of them (fe80::1 and its own)."""
+        out = set()
+        for kind, payload in self.request(RTM_GETADDR, NLM_F_DUMP, pack(_IFADDR, family, 0, 0, 0, 0),
+                                          "dump addresses"):
+            if kind != RTM_NEWADDR or payload[0] != family or (family == AF_INET6 and payload[3] == RT_SCOPE_LINK):
+                continue
+            attrs = parse_attrs(payload, calcsize(_IFADDR))
+            out.update(attrs[key] for key in (IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST) if key in attrs)
+        return out
+
+    # -- neighbours ------------------------------------------------------------------------------------------
+    def add_permanent_neighbour(self, family: int, index: int, address: bytes, mac: str, what: str) -> None:
+        """A NUD_PERMANENT entry: never probed, never expires, used whatever the other side would answer.
+        Replaces an entry the kernel may already have started resolving."""
+        body = pack(_NDMSG, family, index, NUD_PERMANENT, 0, 0) + attr(NDA_DST, address)
+        body += attr(NDA_LLADDR, mac_bytes(mac))
+        self.request(RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, body, what)
+
+    def neighbours(self, family: int) -> list[tuple[int, bytes, str, int]]:
+        """(ifindex, address, MAC, NUD state) of every neighbour entry of `family` in this namespace."""
+        out = []
+        for kind, payload in self.request(RTM_GETNEIGH, NLM_F_DUMP, pack(_NDMSG, family, 0, 0, 0, 0),
+                                          "dump neighbours"):
+            if kind != RTM_NEWNEIGH:
+                continue
+            fam, index, state, _, _ = unpack_from(_NDMSG, payload, 0)
+            attrs = parse_attrs(payload, calcsize(_NDMSG))
+            if fam == family and NDA_DST in attrs:
+                out.append((index, attrs[NDA_DST], mac_text(attrs.get(NDA_LLADDR, b"")), state))
         return out
 
     # -- routes ----------------------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ Python 3.11 has no os.setns, and `import ctypes` costs ~3.5 ms; the C module `_c
 is enough to call libc's setns. The path given as CNI_NETNS is checked to be a network namespace (the
 NS_GET_NSTYPE ioctl) before anything is created, so a regular file or another kind of namespace is refused
 as an invalid CNI_NETNS instead of failing half-way through an ADD.
+
+The node's own network namespace (the one the plugin runs in) is refused too: wiring it as a "pod" would put
+the pod address on a node interface and replace the node's default route with the pod's gateway route. A
+namespace is identified by its nsfs inode (st_dev, st_ino), the same whatever path names it (/proc/1/ns/net,
+/proc/self/ns/net, a bind mount under /run/netns), so no path comparison can be fooled.
 """
 
 
@@ -14,6 +19,7 @@ from .errors import CniError
 
 CLONE_NEWNET = 0x40000000
 _NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
+OWN_NETNS = "/proc/self/ns/net"
 
 
 def open_netns(path: str) -> int:
@@ -32,7 +38,16 @@ def open_netns(path: str) -> int:
     if kind != CLONE_NEWNET:
         posix.close(fd)
         raise CniError(errors.INVALID_ENV, f"invalid CNI_NETNS {path!r}: not a network namespace")
+    if is_same_namespace(posix.fstat(fd), posix.stat(OWN_NETNS)):
+        posix.close(fd)
+        raise CniError(errors.INVALID_ENV, f"invalid CNI_NETNS {path!r}: is the node's own network namespace "
+                       "(the plugin's), not a container's")
     return fd
+
+
+def is_same_namespace(a: "posix.stat_result", b: "posix.stat_result") -> bool:
+    """Two stats of nsfs files name one namespace exactly when device and inode agree."""
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 _setns = None

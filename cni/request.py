@@ -7,7 +7,7 @@ nothing. Messages name the offending variable or key exactly (`invalid CNI_IFNAM
 
 
 from . import errors, validate
-from .addresses import AF_INET, AF_INET6, Cidr, parse_cidr
+from .addresses import AF_INET, AF_INET6, Cidr, overlaps, parse_cidr, special_use
 from .errors import CniError
 
 SUPPORTED_VERSIONS = ("0.4.0", "1.0.0", "1.1.0")
@@ -116,9 +116,12 @@ def _config_error(key: str, problem: str) -> CniError:
 
 
 def decode_config(data: bytes) -> dict:
-    """stdin bytes -> the JSON object; code 6 when it is not UTF-8 JSON or not an object."""
+    """stdin bytes -> the JSON object; code 6 when it is not UTF-8 JSON, not an object, or too large or too
+    deeply nested to parse safely."""
     from . import jsonio
 
+    if problem := jsonio.bounds_problem(data):
+        raise CniError(errors.DECODE_FAILURE, f"failed to decode network config from stdin: {problem}")
     try:
         doc = jsonio.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -201,8 +204,11 @@ def _parse_ranges(cidrs: object) -> list[list[Cidr]]:
             cidr = parse_cidr(text)
         except ValueError as exc:
             raise _config_error("podCIDRs", f"contains {exc}") from None
+        if special := special_use(cidr):
+            raise _config_error("podCIDRs", f"contains {text!r}, which overlaps {special[1]} {special[0]}: no pod "
+                                "address can come from there")
         for other in by_family[cidr.family]:
-            if other.contains(cidr.family, cidr.network) or cidr.contains(other.family, other.network):
+            if overlaps(other, cidr):
                 raise _config_error("podCIDRs", f"contains overlapping ranges {str(other)!r} and {text!r}")
         by_family[cidr.family].append(cidr)
     return [ranges for ranges in by_family.values() if ranges]

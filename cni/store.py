@@ -8,6 +8,8 @@ Layout (also read by the agent's metrics; keep it this simple):
         last_reserved_ip.<n>                   the address last handed out from range set n (0 = first
                                                family in podCIDRs, 1 = second), for round-robin
         lock                                   flock()ed by every writer
+        .attach.<containerID>                  a container's attachment lock, present only while an ADD,
+                                               DEL or CHECK of it runs (cni/attachment_lock.py)
 
 A reservation is the exclusive creation (O_CREAT|O_EXCL) of its file, under the directory lock. The kernel
 makes the creation atomic, so two plugins can never hold the same address, whatever is killed when: a plugin
@@ -47,7 +49,7 @@ def _store_error(action: str, path: str, exc: OSError) -> CniError:
     return CniError(errors.STORE_FAILURE, f"IPAM store: cannot {action} {path}", posix.strerror(exc.errno or 0))
 
 
-def _makedirs(path: str) -> None:
+def makedirs(path: str) -> None:
     parts = path.strip("/").split("/")
     current = ""
     for part in parts:
@@ -68,21 +70,16 @@ class Store:
 
     # -- locking ---------------------------------------------------------------------------------------------
     def __enter__(self) -> "Store":
-        import fcntl
-
         path = f"{self.dir}/{LOCK_NAME}"
         try:
             try:
                 fd = posix.open(path, posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC, _FILE_MODE)
             except FileNotFoundError:
-                _makedirs(self.dir)
+                makedirs(self.dir)
                 fd = posix.open(path, posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC, _FILE_MODE)
         except OSError as exc:
             raise _store_error("open", path, exc) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _wait_for_lock(fd, self.lock_timeout, path)
+        lock_or_give_up(fd, self.lock_timeout, f"IPAM store busy: {path} stayed locked for {self.lock_timeout:g} s")
         self._lock_fd = fd
         return self
 
@@ -173,9 +170,18 @@ class Store:
             posix.close(fd)
 
 
-def _wait_for_lock(fd: int, timeout: float, path: str) -> None:
-    """Block on the flock, but not forever: after `timeout` seconds answer "try again later" (code 11).
-    SIGALRM interrupts the blocking flock; the handler's exception ends the wait."""
+def lock_or_give_up(fd: int, timeout: float, busy_msg: str) -> None:
+    """flock(LOCK_EX) `fd`, but not forever: after `timeout` seconds close `fd` and answer "try again later"
+    (code 11) with `busy_msg`. SIGALRM interrupts the blocking flock; the handler's exception ends the wait."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _wait_for_lock(fd, timeout, busy_msg)
+
+
+def _wait_for_lock(fd: int, timeout: float, busy_msg: str) -> None:
     import _signal
     import fcntl
 
@@ -191,8 +197,7 @@ def _wait_for_lock(fd: int, timeout: float, path: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except _Timeout:
         posix.close(fd)
-        raise CniError(errors.TRY_AGAIN_LATER, f"IPAM store busy: {path} stayed locked for {timeout:g} s") \
-            from None
+        raise CniError(errors.TRY_AGAIN_LATER, busy_msg) from None
     finally:
         _signal.setitimer(_signal.ITIMER_REAL, 0)
         _signal.signal(_signal.SIGALRM, previous)

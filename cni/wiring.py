@@ -5,14 +5,20 @@
           default via 169.254.1.1        proxy_arp=1, neigh proxy_delay=0, forwarding=1
               dev eth0 onlink            10.244.1.5 dev bgpXXXXXXXXXXX scope link
           default via fe80::1 dev eth0   fd00::5 dev bgpXXXXXXXXXXX
+          169.254.1.1 lladdr ee:ee:ee:ee:ee:ee PERMANENT
+          fe80::1 lladdr ee:ee:ee:ee:ee:ee PERMANENT
 
 Why it works (Calico's scheme): the pod's only route says "everything goes to 169.254.1.1 on eth0"; nobody
-owns that address, but the host end has proxy ARP on and a route elsewhere (its default route), so it
-answers every ARP request with its own MAC and every packet lands in the node's routing table. The default
-proxy_delay would hold that answer back up to 0.8 s. Back towards the pod, the /32 route through the veth is
-all the node needs, and it is exactly the prefix the node's BGP speaker aggregates in its pod CIDR. IPv6 has
-no proxy NDP for a gateway that nobody owns, so the host end carries the fixed link-local fe80::1 instead;
-the pod needs no address from the pod range to reach it.
+owns that address. The pod's neighbour table holds a permanent entry mapping it to the host veth's MAC, so
+every packet is sent to the host end and lands in the node's routing table. The entry is what makes this
+independent of the node's own routes: proxy ARP (also on, for pods wired before the entry existed and for
+anything that flushes the pod's neighbour table) answers for 169.254.1.1 only when the node has a route
+covering it through another interface, and a node that learns every route over BGP, or has no default route,
+would leave the gateway unresolved. The default proxy_delay would hold a proxy answer back up to 0.8 s.
+Back towards the pod, the /32 route through the veth is all the node needs, and it is exactly the prefix the
+node's BGP speaker aggregates in its pod CIDR. IPv6 has no proxy NDP for a gateway that nobody owns, so the
+host end carries the fixed link-local fe80::1 instead (the pod needs no address from the pod range to reach
+it); its neighbour entry is made permanent too, so neither family waits for neighbour discovery.
 
 The veth is created in one RTM_NEWLINK with its peer placed directly into the pod namespace. Every failure
 after that point deletes the host end - which deletes the peer and every route through either end - so a
@@ -25,7 +31,7 @@ import posix
 from . import errors, names, netns, sysctl
 from .addresses import AF_INET, AF_INET6, format_ip, packed, parse_ip
 from .errors import CniError
-from .netlink import RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, Netlink, NetlinkError
+from .netlink import NUD_PERMANENT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, Netlink, NetlinkError
 
 _GW4 = packed(*parse_ip(names.GATEWAY_V4))
 _GW6 = packed(*parse_ip(names.GATEWAY_V6))
@@ -117,6 +123,9 @@ def _configure_pod(nl: Netlink, att: Attachment) -> None:
         nl.add_address(family, link.index, packed(family, value), width,
                        f"add {format_ip(family, value)}/{width} to pod {att.ifname}")
     for family in sorted({family for family, _ in att.addresses}):
+        gateway, gateway_text = (_GW4, names.GATEWAY_V4) if family == AF_INET else (_GW6, names.GATEWAY_V6)
+        nl.add_permanent_neighbour(family, link.index, gateway, names.HOST_MAC,
+                                   f"add pod neighbour {gateway_text} lladdr {names.HOST_MAC}")
         if family == AF_INET:
             nl.add_route(AF_INET, None, 0, link.index, _GW4, RT_SCOPE_UNIVERSE, True,
                          f"add pod default route via {names.GATEWAY_V4}")
@@ -206,6 +215,8 @@ def check(att: Attachment, netns_fd: int) -> list[str]:
             return [f"host veth {att.host_name} does not exist"]
         if not host.flags & 1:
             problems.append(f"host veth {att.host_name} is down")
+        if host.mac != names.HOST_MAC:  # the pod's permanent gateway entry points at this MAC
+            problems.append(f"host veth {att.host_name} has MAC {host.mac}, expected {names.HOST_MAC}")
         for family, value in att.addresses:
             width = 32 if family == AF_INET else 128
             if not any(r.dst == packed(family, value) and r.dst_len == width and r.oif == host.index
@@ -228,4 +239,6 @@ def check(att: Attachment, netns_fd: int) -> list[str]:
             if not any(r.dst_len == 0 and r.oif == pod.index and r.gateway == gateway
                        for r in nl.routes(family)):
                 problems.append(f"pod default route via {gateway_text} is missing")
+            if (pod.index, gateway, names.HOST_MAC, NUD_PERMANENT) not in nl.neighbours(family):
+                problems.append(f"pod neighbour {gateway_text} lladdr {names.HOST_MAC} PERMANENT is missing")
     return problems

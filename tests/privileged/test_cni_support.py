@@ -73,6 +73,29 @@ class Node:
         proc.wait(timeout=timeout)
         return proc.returncode, (json.loads(out) if out.strip() else None), err
 
+    def call_bytes(self, env: dict[str, str], data: bytes, timeout: float = 60) -> tuple[int, dict | None, str]:
+        """Like `call`, with raw bytes on stdin (the plugin may stop reading early: a closed pipe is fine)."""
+        argv = ["ip", "netns", "exec", self.ns.name, "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+                plugin_path()]
+        proc = subprocess.run(argv, input=data, capture_output=True, timeout=timeout)
+        out = proc.stdout.decode()
+        return proc.returncode, (json.loads(out) if out.strip() else None), proc.stderr.decode()
+
+    def snapshot(self, network: str = "podnet") -> dict[str, str]:
+        """Everything a CNI call could change on the node, as raw text: links, addresses, routes of every
+        table and neighbours (both families), and the IPAM store's file names and contents."""
+        state = {}
+        for key, argv in {"links": ("-d", "-j", "link", "show"), "addresses": ("-d", "-j", "addr", "show"),
+                          "routes4": ("-4", "-d", "-j", "route", "show", "table", "all"),
+                          "routes6": ("-6", "-d", "-j", "route", "show", "table", "all"),
+                          "neighbours4": ("-4", "-j", "neigh", "show"),
+                          "neighbours6": ("-6", "-j", "neigh", "show")}.items():
+            state[key] = self.ns.run("ip", *argv).stdout
+        directory = self.data_dir / network
+        state["store"] = json.dumps({p.name: p.read_text() for p in sorted(directory.iterdir())}
+                                    if directory.exists() else None)
+        return state
+
     def cni(self, command: str, conf: dict, container_id: str = "", netns: str = "", ifname: str = "eth0",
             extra: dict[str, str] | None = None) -> tuple[int, dict | None, str]:
         return self.call(plugin_path(), self.env(command, container_id, netns, ifname, extra), conf)

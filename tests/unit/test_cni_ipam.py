@@ -143,3 +143,43 @@ def test_jsonio_round_trips_like_json(value):
 def test_jsonio_rejects_what_json_rejects(bad):
     with pytest.raises(ValueError):
         jsonio.loads(bad)
+
+
+# -- addresses the node holds ------------------------------------------------------------------------------------
+
+def _held(*texts: str) -> frozenset[tuple[int, int]]:
+    return frozenset(parse_ip(t) for t in texts)
+
+
+def test_node_held_addresses_are_skipped_and_never_reserved(tmp_path):
+    node = _held("10.9.0.1", "10.9.0.3", "fd00:9::1", "192.0.2.1")  # 192.0.2.1: outside the ranges
+    with Store(str(tmp_path), "net") as store:
+        got = [allocator.allocate(store, RANGES, f"c{i}", "eth0", node) for i in range(4)]
+        assert [[format_ip(*a) for a in pair] for pair in got] == [
+            ["10.9.0.2", "fd00:9::2"], ["10.9.0.4", "fd00:9::3"], ["10.9.0.5", "fd00:9::4"],
+            ["10.9.0.6", "fd00:9::5"]]
+        assert not {r.ip for r in store.reservations()} & {"10.9.0.1", "10.9.0.3", "fd00:9::1"}
+
+
+def test_a_pod_cidr_of_only_node_addresses_is_exhausted_and_says_why(tmp_path):
+    ranges = [[parse_cidr("172.31.250.0/30")]]  # hosts .1 and .2, both on the node
+    with Store(str(tmp_path), "net") as store:
+        with pytest.raises(CniError) as info:
+            allocator.allocate(store, ranges, "c", "eth0", _held("172.31.250.2", "172.31.250.1", "172.31.250.3"))
+        assert (info.value.code, info.value.msg, info.value.details) == (
+            102, "no IP addresses available in 172.31.250.0/30",
+            "skipped addresses the node holds: 172.31.250.1, 172.31.250.2")
+        assert store.reservations() == []
+        assert store.last_reserved(0) is None
+        assert allocator.exhausted_sets(store, ranges, _held("172.31.250.1", "172.31.250.2")) == ranges
+        assert allocator.exhausted_sets(store, ranges, _held("172.31.250.1")) == []
+
+
+def test_a_reserved_node_address_is_not_counted_twice_by_status(tmp_path):
+    """A reservation made before the node took the address (the node added it later) and the node's
+    holding of it are one used address, not two."""
+    ranges = [[parse_cidr("10.9.2.0/29")]]  # 6 hosts
+    with Store(str(tmp_path), "net") as store:
+        for i in range(5):
+            allocator.allocate(store, ranges, f"c{i}", "eth0")
+        assert allocator.exhausted_sets(store, ranges, _held("10.9.2.1")) == []
