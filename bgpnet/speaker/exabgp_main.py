@@ -21,7 +21,8 @@ transfer ExaBGP spends its time per received prefix, on three things bgpnet has 
 
 It also gives ExaBGP's reconnect backoff a schedule that reaches a peer soon after it starts listening (see
 bgpnet.speaker.reconnect: a mesh join waited ~2 s for ExaBGP's next attempt), and keeps a connection
-collision from leaving a peer stuck in OpenConfirm (bgpnet.speaker.collision).
+collision from leaving a peer stuck in OpenConfirm (bgpnet.speaker.collision), and lets a removed passive
+neighbor actually leave ExaBGP's table (bgpnet.speaker.removal).
 
 Each replacement is checked against the original by tests/unit/test_speaker_exabgp_main.py (the backoff by
 test_speaker_reconnect.py), and `patch()` refuses to run on another ExaBGP version than the one they were
@@ -33,7 +34,7 @@ from __future__ import annotations
 import sys
 import syslog
 
-from bgpnet.speaker import collision, reconnect
+from bgpnet.speaker import collision, reconnect, removal
 
 EXPECTED_VERSION = "4.2.25"
 
@@ -61,6 +62,7 @@ def patch() -> None:
     _skip_ipv4_nlri_objects()
     reconnect.patch_delay()
     collision.patch_collision()
+    removal.patch_removal()
 
 
 def check_ipv4_prefixes(field: bytes) -> None:

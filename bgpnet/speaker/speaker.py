@@ -73,8 +73,8 @@ class Speaker:
 
         # What the running ExaBGP knows, guarded by _lock.
         self._proc: subprocess.Popen | None = None
-        self._config_peers: frozenset[BgpPeer] = frozenset()    # peers in the config file on disk
-        self._loaded_peers: frozenset[BgpPeer] = frozenset()    # peers the running ExaBGP was started with
+        self._config_peers: frozenset[BgpPeer] = frozenset()    # peers the running ExaBGP should have
+        self._loaded_peers: frozenset[BgpPeer] = frozenset()    # peers it last read (started or reloaded with)
         self._conn: api_channel.Connection | None = None
         self._conn_proc: subprocess.Popen | None = None        # the ExaBGP whose relay is connected
         self._present: set[IPAddress] = set()                   # neighbors known to exist inside ExaBGP
@@ -100,8 +100,6 @@ class Speaker:
         self._files.run_dir.mkdir(parents=True, exist_ok=True)
         self._files.env.write_text(render_env(self._files, listen=self._listen))
         self._server = api_channel.listen(self._files.socket)
-        with self._lock:
-            self._write_config(self._peers)
         for name, target in (("speaker-reader", self._read_loop), ("speaker-supervisor", self._supervise)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -179,16 +177,15 @@ class Speaker:
     # ------------------------------------------------------------------ applying desired state (under _lock)
 
     def _write_config(self, peers: frozenset[BgpPeer]) -> None:
+        """Write ExaBGP's config with these neighbors (read at the next spawn or reload)."""
         text = render_config(self._router_id, peers, exabgp_process.relay_argv(self._files),
                              self._graceful_restart)
         # The file may hold MD5 keys: readable by root only. Atomic: ExaBGP reading on SIGUSR1 sees the old or
         # the new file, never half of one.
         write_atomically(self._files.config, text, mode=0o600)
-        self._config_peers = peers
 
     def _change_peers(self, peers: frozenset[BgpPeer]) -> None:
-        old = self._config_peers
-        self._write_config(peers)
+        old, self._config_peers = self._config_peers, peers
         # A changed or removed neighbor loses its routes inside ExaBGP (and the agent drops what it learned
         # from it); it is fed again once the reload that brings it back has settled.
         removed = {p.address for p in old - peers}
@@ -198,17 +195,16 @@ class Speaker:
         self._reloads.removed_from_config(removed)
         if self._conn is not None and self._proc is not None:
             self._apply_reloads()
+        else:
+            self._write_config(peers)  # for the next ExaBGP
 
     def _apply_reloads(self) -> None:
         """Do what the reload book decides now, and ask it again when it wants. Under _lock."""
-        decision = self._reloads.decide(time.monotonic(), self._config_peers, self._loaded_peers,
-                                        set(self._sessions.established()))
-        if decision.reload and self._proc is not None:
+        decision = self._reloads.decide(time.monotonic(), self._config_peers, self._loaded_peers)
+        if decision.load is not None and self._proc is not None:
+            self._write_config(decision.load)
             exabgp_process.reload(self._proc)
-            self._loaded_peers = self._config_peers
-        if decision.bounce and self._conn is not None:
-            # Cease / Other Configuration Change: the peer re-establishes and sends its table again.
-            self._conn.send([f"neighbor {a} teardown 6" for a in decision.bounce])
+            self._loaded_peers = decision.load
         if decision.present is not None:
             self._present |= decision.present
             self._send_diff()
@@ -256,7 +252,9 @@ class Speaker:
             with self._lock:
                 if self._stopping.is_set():
                     return
+                self._write_config(self._config_peers)  # a fresh ExaBGP starts with every desired neighbor
                 self._loaded_peers = self._config_peers
+                self._reloads = ReloadBook()
                 proc = exabgp_process.spawn(self._argv, self._files)
                 self._proc = proc
             started = time.monotonic()
@@ -350,7 +348,6 @@ class Speaker:
         self._connection_done.clear()
         self._held = {}
         self._present = {p.address for p in self._loaded_peers}
-        self._reloads = ReloadBook()
         # The config may have changed between spawn and now (ExaBGP then read the old one): the book reloads.
         self._apply_reloads()
         self._send_diff()

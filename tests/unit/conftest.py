@@ -24,6 +24,7 @@ def patched(monkeypatch):
     from exabgp.bgp.message.update import Update
     from exabgp.configuration.setup import environment
     from exabgp.reactor.delay import Delay
+    from exabgp.reactor.loop import Reactor
     from exabgp.reactor.peer import Peer
 
     environment.setup("")  # what ExaBGP's own tools do before decoding (idempotent)
@@ -31,6 +32,7 @@ def patched(monkeypatch):
     monkeypatch.setattr(json_response, "hexstring", json_response.hexstring)
     monkeypatch.setattr(Delay, "increase", Delay.increase)
     monkeypatch.setattr(Peer, "handle_connection", Peer.handle_connection)
+    monkeypatch.setattr(Reactor, "active_peers", Reactor.active_peers)
     original = Update.__dict__["unpack_message"]
     exabgp_main.patch()
     yield
