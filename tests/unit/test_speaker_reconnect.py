@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bgpnet.speaker import exabgp_main, reconnect
+from bgpnet.speaker import reconnect
 
 
 class FakeClock:
@@ -98,17 +98,7 @@ def test_failures_in_a_row_back_off_but_a_drop_after_a_quiet_spell_retries_at_on
     assert delay._time - clock.now == pytest.approx(reconnect.FIRST_RETRY)
 
 
-def test_the_launcher_installs_the_schedule(monkeypatch):
-    import exabgp.logger
-    import exabgp.reactor.api.response.json as json_response
-    from exabgp.bgp.message.update import Update
+def test_the_launcher_installs_the_schedule(patched):
     from exabgp.reactor.delay import Delay
 
-    monkeypatch.setattr(Delay, "increase", Delay.increase)
-    monkeypatch.setattr(exabgp.logger.Logger, "debug", exabgp.logger.Logger.debug)
-    monkeypatch.setattr(json_response, "hexstring", json_response.hexstring)
-    monkeypatch.setattr(Update, "unpack_message", Update.__dict__["unpack_message"])
-    original = Delay.increase
-    exabgp_main.patch()
-    assert Delay.increase is not original
     assert Delay.increase.__module__ == reconnect.__name__
