@@ -164,12 +164,35 @@ def configured_peers(config: AgentConfig, me: NodeInfo, *, sources: Mapping[IPAd
                 problems.append(f"peer {spec.address}: MD5 password ({spec.password}) unavailable; "
                                 "session not configured")
                 continue
+        versions, other_next_hop = _families(me, spec, problems)
+        if not versions:
+            problems.append(f"peer {spec.address}: no address family left to carry; session not configured")
+            continue
         peer = BgpPeer(address=spec.address, asn=spec.asn, local_address=local, local_asn=asn,
                        hold_time=spec.hold_time if spec.hold_time is not None else config.hold_time,
                        port=spec.port, passive=spec.passive, description=f"peer AS{spec.asn}",
-                       md5=md5, ttl=spec.multihop)
+                       md5=md5, ttl=spec.multihop,
+                       families=() if versions == (spec.address.version,) else versions,
+                       other_family_next_hop=other_next_hop)
         out.append((peer, spec.import_options or config.import_options))
     return out
+
+
+def _families(me: NodeInfo, spec: PeerSpec, problems: list[str]) -> tuple[tuple[int, ...], IPAddress | None]:
+    """The IP versions a configured peer's session carries and the next hop for the family other than the
+    session's: this node's InternalIP of that family (the address its pods' traffic from other nodes is
+    routed to). A family this node has no address of cannot be announced with a valid next hop, so it is left
+    out of the session and reported; with nothing left the peer is skipped."""
+    own = spec.address.version
+    if spec.families is None or spec.families == (own,):
+        return (own,), None
+    other = 6 if own == 4 else 4
+    next_hop = me.internal_ip(other)
+    if next_hop is None:
+        problems.append(f"peer {spec.address}: this node has no IPv{other} InternalIP to announce as next hop; "
+                        f"family ipv{other} not carried")
+        return tuple(v for v in spec.families if v == own), None
+    return spec.families, next_hop
 
 
 def announcements(config: AgentConfig, me: NodeInfo, problems: list[str] | None = None
