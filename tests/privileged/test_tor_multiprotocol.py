@@ -35,15 +35,16 @@ def pods_reach_each_other(lab: TorLab) -> list[tuple[str, str]]:
     return [(a.name, ip) for a in pods for b in pods if a is not b for ip in b.ips if not lab.ping(a, ip)]
 
 
-def multiprotocol_tor(tor, session_version: int, ipv4_channel: str = "", ipv6_channel: str = "") -> str:
-    """One BGP protocol per node over the node's IPv4 (or IPv6) link address, with both channels; `{r4}` and
-    `{r6}` in a channel's options stand for the router's addresses on that node's link."""
+def multiprotocol_tor(tor, session_version: int, ipv4_channel: str = "", ipv6_channel: str = "", *,
+                      slot: int = 0, asn: int = 65100) -> str:
+    """One BGP protocol per node over the node's IPv4 (or IPv6) address on its link `slot`, with both channels;
+    `{r4}` and `{r6}` in a channel's options stand for the router's addresses on that node's link."""
     conf = bird_common(tor)
     for index in NODES:
-        r4, n4, r6, n6 = link_addresses(index, 0)
+        r4, n4, r6, n6 = link_addresses(index, slot)
         conf += f"""
 protocol bgp n{index} {{
-    local as 65100; neighbor {n4 if session_version == 4 else n6} as {65000 + index};
+    local as {asn}; neighbor {n4 if session_version == 4 else n6} as {65000 + index};
     {TIMERS}
     ipv4 {{ import all; export all; {ipv4_channel.format(r4=r4, r6=r6)} }};
     ipv6 {{ import all; export all; {ipv6_channel.format(r4=r4, r6=r6)} }};
@@ -52,13 +53,17 @@ protocol bgp n{index} {{
     return conf
 
 
-def start_nodes(lab: TorLab, tor, session_version: int) -> None:
-    """Per-node peers (annotation) carrying both families over the one session."""
+def start_nodes(lab: TorLab, tors: list, session_version: int) -> None:
+    """Per-node peers (annotation), one per ToR (AS 65100, 65101...), each carrying both families over one
+    session."""
     for index in NODES:
-        r4, _, r6, _ = link_addresses(index, 0)
-        peer = {"address": r4 if session_version == 4 else r6, "asn": 65100, "families": ["ipv4", "ipv6"]}
-        lab.add_node(index, [tor], labels={"bgpnet.io/asn": str(65000 + index)},
-                     annotations={"bgpnet.io/peers": json.dumps([peer])})
+        peers = []
+        for slot in range(len(tors)):
+            r4, _, r6, _ = link_addresses(index, slot)
+            peers.append({"address": r4 if session_version == 4 else r6, "asn": 65100 + slot,
+                          "families": ["ipv4", "ipv6"]})
+        lab.add_node(index, tors, labels={"bgpnet.io/asn": str(65000 + index)},
+                     annotations={"bgpnet.io/peers": json.dumps(peers)})
 
 
 def test_ipv6_over_an_ipv4_session_with_ipv6_next_hops_both_ways(lab_group, tmp_path):
@@ -67,7 +72,7 @@ def test_ipv6_over_an_ipv4_session_with_ipv6_next_hops_both_ways(lab_group, tmp_
     # BIRD would send IPv6 routes over an IPv4 session with an IPv4-mapped next hop (::ffff:172.20.n.1), which
     # no kernel can use: the IPv6 channel gets the router's IPv6 address on each node's link.
     lab.start_bird(tor, multiprotocol_tor(tor, 4, ipv6_channel="next hop address {r6};"))
-    start_nodes(lab, tor, 4)
+    start_nodes(lab, [tor], 4)
     n1, n2 = lab.nodes["node1"], lab.nodes["node2"]
 
     def converged():
@@ -100,7 +105,7 @@ def test_ipv4_over_an_ipv6_session(lab_group, tmp_path, ipv4_channel, node1_gate
     lab = TorLab(lab_group, tmp_path, BASE)
     tor = lab.add_router("tor", 1)
     lab.start_bird(tor, multiprotocol_tor(tor, 6, ipv4_channel=ipv4_channel))
-    start_nodes(lab, tor, 6)
+    start_nodes(lab, [tor], 6)
     n1, n2 = lab.nodes["node1"], lab.nodes["node2"]
 
     def route_text(node, prefix, family="-4"):
@@ -116,6 +121,31 @@ def test_ipv4_over_an_ipv6_session(lab_group, tmp_path, ipv4_channel, node1_gate
     # The node announced its IPv4 pod CIDR with its IPv4 address, whatever the ToR negotiated.
     at_tor = tor.birdc("show", "route", "for", "10.244.1.0/24", "all")
     assert "via 172.20.1.2 on n1" in at_tor and "[n1 " in at_tor, at_tor
+    for node in (n1, n2):
+        lab.add_pod(node)
+    assert pods_reach_each_other(lab) == []
+
+
+def test_two_tors_each_get_the_ipv6_next_hop_on_their_own_link(lab_group, tmp_path):
+    """With two uplinks, each ToR accepts only a next hop on its own link (a directly connected eBGP peer): the
+    IPv6 next hop announced over each IPv4 session is the node's IPv6 address on that session's interface
+    (eth1's for ToR 2), not its InternalIP (eth0's), so IPv6 gets ECMP across both ToRs like IPv4."""
+    lab = TorLab(lab_group, tmp_path, BASE)
+    tors = [lab.add_router("tor1", 1), lab.add_router("tor2", 2)]
+    for slot, tor in enumerate(tors):
+        lab.start_bird(tor, multiprotocol_tor(tor, 4, ipv6_channel="next hop address {r6};", slot=slot,
+                                              asn=65100 + slot))
+    start_nodes(lab, tors, 4)
+    n1, n2 = lab.nodes["node1"], lab.nodes["node2"]
+
+    def converged():
+        lab.check_agents()
+        return (n1.gateways("10.244.2.0/24") == {"172.20.1.1", "172.21.1.1"}
+                and n1.gateways("fd10:244:0:2::/64", "-6") == {"fd00:20:1::1", "fd00:21:1::1"}
+                and n2.gateways("fd10:244:0:1::/64", "-6") == {"fd00:20:2::1", "fd00:21:2::1"})
+    wait_for(converged, 60, what="IPv4 and IPv6 ECMP across both ToRs")
+    at_tor2 = tors[1].birdc("show", "route", "for", "fd10:244:0:1::/64", "all")
+    assert "BGP.next_hop: fd00:21:1::2" in at_tor2, at_tor2
     for node in (n1, n2):
         lab.add_pod(node)
     assert pods_reach_each_other(lab) == []

@@ -16,7 +16,7 @@ from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.commands import announce, desired_per_peer, diff_commands, next_hops, validate_peers
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
 from bgpnet.speaker.wire import decode_update
-from bgpnet.state import speaker_intent
+from bgpnet.state import other_family_lookups, speaker_intent
 from tests.unit.bgp_encode import update
 
 BASE = {"asn": 64512, "clusterCIDRs": ["10.244.0.0/16", "fd10:244::/48"], "nodeToNodeMesh": False}
@@ -111,7 +111,7 @@ def test_a_family_the_node_has_no_address_of_is_left_out_and_reported():
     result = intent({**BASE, "peers": [{"address": "172.20.1.1", "asn": 65100, "families": ["ipv4", "ipv6"]}]},
                     node(v6=False))
     assert only_peer(result).families == () and only_peer(result).other_family_next_hop is None
-    assert result.problems == ("peer 172.20.1.1: this node has no IPv6 InternalIP to announce as next hop; "
+    assert result.problems == ("peer 172.20.1.1: this node has no IPv6 address to announce as next hop; "
                                "family ipv6 not carried",)
 
 
@@ -219,3 +219,14 @@ def test_ipv6_prefixes_over_an_ipv4_session_decode_with_their_ipv6_next_hop():
     body = update(path=[(2, [65100])], mp_reach=("fd00:20:1::1", ["fd10:244:0:2::/64"]))
     received = decode_update(PEER, body, True)
     assert [(r.prefix, r.next_hop) for r in received.announced] == [(N("fd10:244:0:2::/64"), A("fd00:20:1::1"))]
+
+
+def test_the_kernels_address_on_the_interface_towards_the_peer_wins_over_the_internal_ip():
+    config = {**BASE, "peers": [{"address": "172.21.1.1", "asn": 65100, "families": ["ipv4", "ipv6"]},
+                                {"address": "fd00:21:1::1", "asn": 65100, "families": ["ipv4", "ipv6"]},
+                                {"address": "172.20.1.1", "asn": 65100}]}
+    assert other_family_lookups(parse_config(config), node()) == {A("172.21.1.1"): 6, A("fd00:21:1::1"): 4}
+    result = speaker_intent(parse_config(config), node(), {}, other_sources={
+        A("172.21.1.1"): A("fd00:21:1::2"), A("fd00:21:1::1"): A("fd00:21:1::2")})  # wrong family: ignored
+    hops = {p.address: p.other_family_next_hop for p in result.peers}
+    assert hops == {A("172.21.1.1"): A("fd00:21:1::2"), A("fd00:21:1::1"): A("172.20.1.2"), A("172.20.1.1"): None}
