@@ -114,4 +114,7 @@ def _parse_packet(message: dict, kind: str) -> Parsed:
     negotiated = neighbor["negotiated"]
     if negotiated["add_path"]["receive"]:
         raise ValueError("ADD-PATH was negotiated, which bgpnet never advertises")
-    return decode_update(peer, body, negotiated["asn4"] is True)
+    decoded = decode_update(peer, body, negotiated["asn4"] is True)
+    if isinstance(decoded, EndOfRib):
+        return EndOfRib(peer, decoded.family, tuple(str(f) for f in negotiated.get("families", ())))
+    return decoded

@@ -37,7 +37,7 @@ from bgpnet.speaker.commands import (
     next_hops,
     validate_peers,
 )
-from bgpnet.speaker.events import BadMessage, PeerUp, RoutesReceived, SpeakerEvent, SpeakerRestarted
+from bgpnet.speaker.events import BadMessage, EndOfRib, PeerUp, RoutesReceived, SpeakerEvent, SpeakerRestarted
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
 from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
 from bgpnet.speaker.sessions import SessionState, SessionTable
@@ -314,10 +314,15 @@ class Speaker:
             self.bad_messages += 1
             log.warning("unparseable line from ExaBGP: %s (%s)", item.line[:200], item.error)
             self._emit(item)
+        elif isinstance(item, EndOfRib):
+            with self._lock:
+                complete = self._sessions.end_of_rib(item)
+            if complete:
+                self._emit(item)
         elif isinstance(item, Ignored | RelayHello):
             pass
         else:
-            self._emit(item)  # EndOfRib, PeerOpen
+            self._emit(item)  # PeerOpen
 
     def _emit(self, event: SpeakerEvent) -> None:
         with self._emit_lock:

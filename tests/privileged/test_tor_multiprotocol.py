@@ -90,6 +90,11 @@ def test_ipv6_over_an_ipv4_session_with_ipv6_next_hops_both_ways(lab_group, tmp_
     assert "via fd00:20:1::2 on n1" in at_tor and "[n1 " in at_tor, at_tor
     assert "BGP.next_hop: fd00:20:1::2" in at_tor, at_tor
     assert "::ffff:" not in json.dumps(n1.routes("-6"))
+    # BIRD sends one End-of-RIB per family; the agent hears of one, after the last: the other one would end a
+    # graceful restart hold (and the startup stale sweep) before the routes of the other family arrived.
+    wait_for(lambda: "msg=end-of-rib peer=172.20.1.1 " in lab.agent_log(n1), 30, what="End-of-RIB at node1")
+    eors = [line for line in lab.agent_log(n1).splitlines() if "msg=end-of-rib peer=172.20.1.1 " in line]
+    assert len(eors) == 1, eors
     for node in (n1, n2):
         lab.add_pod(node)
     assert pods_reach_each_other(lab) == []

@@ -14,10 +14,13 @@ from bgpnet.model import Announcement, BgpPeer, LearnedRoute, NodeInfo
 from bgpnet.policy import NEXT_HOP_FAMILY, ImportPolicy
 from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.commands import announce, desired_per_peer, diff_commands, next_hops, validate_peers
+from bgpnet.speaker.events import EndOfRib
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
+from bgpnet.speaker.parser import StateChange, parse_line
+from bgpnet.speaker.sessions import SessionTable
 from bgpnet.speaker.wire import decode_update
 from bgpnet.state import other_family_lookups, speaker_intent
-from tests.unit.bgp_encode import update
+from tests.unit.bgp_encode import packet_line, update
 
 BASE = {"asn": 64512, "clusterCIDRs": ["10.244.0.0/16", "fd10:244::/48"], "nodeToNodeMesh": False}
 DATA = Path(__file__).parent / "data" / "exabgp"
@@ -230,3 +233,42 @@ def test_the_kernels_address_on_the_interface_towards_the_peer_wins_over_the_int
         A("172.21.1.1"): A("fd00:21:1::2"), A("fd00:21:1::1"): A("fd00:21:1::2")})  # wrong family: ignored
     hops = {p.address: p.other_family_next_hop for p in result.peers}
     assert hops == {A("172.21.1.1"): A("fd00:21:1::2"), A("fd00:21:1::1"): A("172.20.1.2"), A("172.20.1.1"): None}
+
+
+# --- End-of-RIB of a multiprotocol session --------------------------------------------------------------------
+
+BOTH = ("ipv4 unicast", "ipv6 unicast")
+
+
+def session_table():
+    table = SessionTable()
+    table.configure([MP4], now=1.0)
+    table.state_change(StateChange(MP4.address, "up"), 2.0)
+    return table
+
+
+def test_end_of_rib_is_passed_on_only_after_the_last_negotiated_family():
+    table = session_table()
+    assert not table.end_of_rib(EndOfRib(MP4.address, "ipv4 unicast", BOTH))  # IPv6 routes still to come
+    assert not table.end_of_rib(EndOfRib(MP4.address, "ipv4 flow", (*BOTH, "ipv4 flow")))  # not ours
+    assert table.end_of_rib(EndOfRib(MP4.address, "ipv6 unicast", BOTH))
+
+
+def test_a_new_session_waits_for_every_family_again_and_one_family_sessions_pass_at_once():
+    table = session_table()
+    table.end_of_rib(EndOfRib(MP4.address, "ipv4 unicast", BOTH))
+    table.end_of_rib(EndOfRib(MP4.address, "ipv6 unicast", BOTH))
+    table.state_change(StateChange(MP4.address, "down", "hold timer"), 3.0)
+    table.state_change(StateChange(MP4.address, "up"), 4.0)
+    assert not table.end_of_rib(EndOfRib(MP4.address, "ipv6 unicast", BOTH))
+    assert table.end_of_rib(EndOfRib(MP4.address, "ipv4 unicast", BOTH))
+    # The peer negotiated only IPv4 (no IPv6 channel), or ExaBGP did not say: nothing to wait for.
+    assert table.end_of_rib(EndOfRib(MP4.address, "ipv4 unicast", ("ipv4 unicast",)))
+    assert table.end_of_rib(EndOfRib(MP4.address, "ipv4 unicast"))
+
+
+def test_parser_attaches_the_sessions_negotiated_families_to_an_end_of_rib():
+    message = json.loads(packet_line("update", "172.20.1.1", update(mp_unreach=[])))
+    message["neighbor"]["negotiated"]["families"] = list(BOTH)
+    parsed = parse_line(json.dumps(message))
+    assert parsed == EndOfRib(A("172.20.1.1"), "ipv6 unicast") and parsed.negotiated == BOTH
