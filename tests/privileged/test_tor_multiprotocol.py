@@ -69,9 +69,9 @@ def start_nodes(lab: TorLab, tors: list, session_version: int) -> None:
 def test_ipv6_over_an_ipv4_session_with_ipv6_next_hops_both_ways(lab_group, tmp_path):
     lab = TorLab(lab_group, tmp_path, BASE)
     tor = lab.add_router("tor", 1)
-    # BIRD would send IPv6 routes over an IPv4 session with an IPv4-mapped next hop (::ffff:172.20.n.1), which
-    # no kernel can use: the IPv6 channel gets the router's IPv6 address on each node's link.
-    lab.start_bird(tor, multiprotocol_tor(tor, 4, ipv6_channel="next hop address {r6};"))
+    # The plain channel: over a directly connected IPv4 session BIRD 2.0.12 announces IPv6 routes with its
+    # IPv6 address on the shared interface (global + link-local), not an IPv4-mapped one.
+    lab.start_bird(tor, multiprotocol_tor(tor, 4))
     start_nodes(lab, [tor], 4)
     n1, n2 = lab.nodes["node1"], lab.nodes["node2"]
 
@@ -138,6 +138,7 @@ def test_two_tors_each_get_the_ipv6_next_hop_on_their_own_link(lab_group, tmp_pa
     lab = TorLab(lab_group, tmp_path, BASE)
     tors = [lab.add_router("tor1", 1), lab.add_router("tor2", 2)]
     for slot, tor in enumerate(tors):
+        # `next hop address` set explicitly, as a multihop session or a router without IPv6 on the link needs.
         lab.start_bird(tor, multiprotocol_tor(tor, 4, ipv6_channel="next hop address {r6};", slot=slot,
                                               asn=65100 + slot))
     start_nodes(lab, tors, 4)
