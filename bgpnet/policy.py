@@ -132,9 +132,9 @@ class ImportPolicy:
             return AS_PATH_LOOP
         # Mixed families: an IPv4 prefix with an IPv6 next hop (RFC 8950, formerly 5549: Extended Next Hop over
         # a multiprotocol session) is installed as an IPv4 route via an IPv6 gateway (RTA_VIA). The kernel has
-        # no IPv6 route via an IPv4 gateway, and an IPv4-mapped IPv6 next hop (::ffff:a.b.c.d, what a speaker
-        # sends for IPv6 over an IPv4 session when no IPv6 next hop is configured) is no neighbour on the wire:
-        # both refused.
+        # no IPv6 route via an IPv4 gateway, and an IPv4-mapped IPv6 next hop (::ffff:a.b.c.d, what a router
+        # sends for IPv6 over an IPv4 session when it has no IPv6 address to offer, e.g. 6PE) is no neighbour on
+        # the wire: both refused.
         next_hop = route.next_hop
         if version == 6 and (next_hop._version != 6 or next_hop._ip >> 32 == 0xFFFF):
             return NEXT_HOP_FAMILY

@@ -157,8 +157,8 @@ class NextHopResolver:
         with self._lock:
             if key in self._addresses:
                 return self._addresses[key]
-        assert self._lookup is not None  # answer() created it
-        addresses = tuple(self._lookup.interface_addresses(interface, version))
+        lookup = self._lookup  # created by answer(), which found the interface
+        addresses = tuple(lookup.interface_addresses(interface, version)) if lookup is not None else ()
         with self._lock:
             self._addresses[key] = addresses
         return addresses

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno as errnos
 import socket
 import struct
-import sys
 import threading
 from ipaddress import ip_address
 
@@ -70,7 +69,7 @@ def parse_route_get_reply(data: bytes, seq: int) -> RouteAnswer | None:
                 elif attr_type == RTA_PREFSRC:
                     source = ip_address(payload)
                 elif attr_type == RTA_OIF:
-                    interface = int.from_bytes(payload[:4], sys.byteorder)
+                    interface = struct.unpack_from("=I", payload)[0]
                 attr += (attr_len + 3) & ~3
             return RouteAnswer(gateway, source, interface)
         offset += (length + 3) & ~3

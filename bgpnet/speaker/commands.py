@@ -54,7 +54,7 @@ def next_hops(peers: Iterable[BgpPeer]) -> dict[IPAddress, dict[int, IPAddress]]
 def announce(peer: IPAddress, item: Announcement | IPNetwork, next_hop: IPAddress | None = None) -> str:
     """`next_hop` None: `next-hop self`, the session's local address."""
     a = item if isinstance(item, Announcement) else Announcement(item)
-    command = f"neighbor {peer} announce route {a.prefix} next-hop {next_hop or 'self'}"
+    command = f"neighbor {peer} announce route {a.prefix} next-hop {'self' if next_hop is None else next_hop}"
     if a.communities:
         command += f" community [ {' '.join(a.communities)} ]"
     if a.large_communities:

@@ -53,13 +53,9 @@ class RunFiles:
 _FAMILY_NAMES = {4: "ipv4 unicast", 6: "ipv6 unicast"}
 
 
-def family_of(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """The address family of a session's own transport: IPv4 prefixes to IPv4 peers, IPv6 to IPv6 peers."""
-    return _FAMILY_NAMES[address.version]
-
-
 def families_of(peer: BgpPeer) -> list[str]:
-    """Every address family a session carries (RFC 4760 multiprotocol): its own, or those configured."""
+    """Every address family a session carries (RFC 4760 multiprotocol): the family of the peer's address
+    (IPv4 prefixes to IPv4 peers, IPv6 to IPv6 peers), or the families configured for it."""
     return [_FAMILY_NAMES[version] for version in peer.carried_versions()]
 
 
