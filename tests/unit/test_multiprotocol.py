@@ -21,6 +21,7 @@ from bgpnet.speaker.sessions import SessionTable
 from bgpnet.speaker.wire import decode_update
 from bgpnet.state import other_family_lookups, speaker_intent
 from tests.unit.bgp_encode import packet_line, update
+from tests.unit.test_speaker_exabgp_main import patched  # noqa: F401  (the launcher fixture)
 
 BASE = {"asn": 64512, "clusterCIDRs": ["10.244.0.0/16", "fd10:244::/48"], "nodeToNodeMesh": False}
 DATA = Path(__file__).parent / "data" / "exabgp"
@@ -272,3 +273,36 @@ def test_parser_attaches_the_sessions_negotiated_families_to_an_end_of_rib():
     message["neighbor"]["negotiated"]["families"] = list(BOTH)
     parsed = parse_line(json.dumps(message))
     assert parsed == EndOfRib(A("172.20.1.1"), "ipv6 unicast") and parsed.negotiated == BOTH
+
+
+# --- ExaBGP's own validation of mixed-family MP_REACH_NLRI (through bgpnet's launcher) ---------------------------
+
+def exabgp_unpack(body: bytes, extended_next_hop: bool):
+    from exabgp.bgp.message import Message
+    from exabgp.bgp.message.direction import Direction
+    from exabgp.bgp.message.open.capability.negotiated import Negotiated
+    from exabgp.protocol.family import AFI, SAFI
+
+    negotiated = Negotiated(None)
+    negotiated.asn4 = True
+    negotiated.families = [(AFI.ipv4, SAFI.unicast), (AFI.ipv6, SAFI.unicast)]
+    negotiated.nexthop = [(AFI.ipv4, SAFI.unicast, AFI.ipv6)] if extended_next_hop else []
+    return Message.unpack(2, body, Direction.IN, negotiated)
+
+
+@pytest.mark.usefixtures("patched")
+@pytest.mark.parametrize("extended_next_hop", [False, True])
+def test_exabgp_accepts_ipv4_prefixes_with_a_4_octet_next_hop_in_mp_reach(extended_next_hop):
+    message = exabgp_unpack(update(path=[(2, [65100])], mp_reach=("172.20.1.1", ["10.244.2.0/24"]),
+                                   mp_family=(1, 1)), extended_next_hop)
+    assert [(str(n.cidr.prefix()), str(n.nexthop)) for n in message.nlris] == [("10.244.2.0/24", "172.20.1.1")]
+
+
+@pytest.mark.usefixtures("patched")
+def test_exabgp_accepts_an_ipv6_next_hop_for_ipv4_only_with_the_extended_next_hop_capability():
+    from exabgp.bgp.message.notification import Notify
+
+    body = update(path=[(2, [65100])], mp_reach=("fd00:20:1::1,fe80::1", ["10.244.2.0/24"]), mp_family=(1, 1))
+    assert [str(n.cidr.prefix()) for n in exabgp_unpack(body, True).nlris][:1] == ["10.244.2.0/24"]
+    with pytest.raises(Notify):
+        exabgp_unpack(body, False)
