@@ -52,7 +52,14 @@ from bgpnet.speaker.events import (
     SpeakerRestarted,
 )
 from bgpnet.stale import PeerHolds, StaleRoutes, qualifies_for_hold
-from bgpnet.state import SpeakerIntent, import_policy, required_lookups, router_id, speaker_intent
+from bgpnet.state import (
+    SpeakerIntent,
+    import_policy,
+    other_family_lookups,
+    required_lookups,
+    router_id,
+    speaker_intent,
+)
 
 # Re-exported: callers and tests import the seams from here.
 __all__ = ["Agent", "AgentCounters", "NextHopPort", "NodeSourcePort", "RouteSyncRecord", "RouteTablePort",
@@ -247,13 +254,17 @@ class Agent:
                         policy.max_prefixes, self.rib.accepted(peer))
 
     def _lookups(self, me: NodeInfo | None, now: float) -> tuple[Mapping[IPAddress, IPAddress],
-                                                                 Mapping[PasswordRef, Md5Password]]:
-        """Source addresses towards configured peers (kernel) and MD5 passwords (Secret or file), outside
-        the agent lock: an API read may take seconds. Passwords are re-read every route sync period; a
-        failed read keeps the last good value, so an API outage does not tear sessions down."""
+                                                                 Mapping[PasswordRef, Md5Password],
+                                                                 Mapping[IPAddress, IPAddress]]:
+        """Source addresses towards configured peers (kernel), MD5 passwords (Secret or file) and the other
+        family's next hops of multiprotocol peers (kernel), outside the agent lock: an API read may take
+        seconds. Passwords are re-read every route sync period; a failed read keeps the last good value, so an
+        API outage does not tear sessions down."""
         addresses, refs = required_lookups(self.config, me)
         sources = self._next_hops.sources(addresses) if self._next_hops is not None and addresses else {}
-        return sources, self._passwords.get(refs, now)
+        wanted = other_family_lookups(self.config, me)
+        others = self._next_hops.other_family_sources(wanted) if self._next_hops is not None and wanted else {}
+        return sources, self._passwords.get(refs, now), others
 
     def _expire_disabled(self, now: float) -> frozenset[IPAddress]:
         for peer, until in list(self._disabled.items()):
@@ -329,14 +340,14 @@ class Agent:
             self._next_hops.invalidate()  # re-learn the underlay: kernel routes may have changed meanwhile
         with self._lock:
             nodes = self._nodes
-        sources, passwords = self._lookups(nodes.get(self.node_name), now)
+        sources, passwords, other_sources = self._lookups(nodes.get(self.node_name), now)
         with self._lock:
             nodes = self._live_nodes(now)
             me = nodes.get(self.node_name)
             for peer, (prefixes, eor) in self._holds.expired(now).items():
                 self._sweep_held(peer, prefixes, "End-of-RIB" if eor else "restart time over")
             intent = speaker_intent(self.config, me, nodes, sources=sources, passwords=passwords,
-                                    disabled=self._expire_disabled(now))
+                                    disabled=self._expire_disabled(now), other_sources=other_sources)
             if intent.problems != self._problems:
                 for problem in set(intent.problems) - set(self._problems):
                     log.warning("configuration problem: %s", problem)

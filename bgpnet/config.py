@@ -86,6 +86,9 @@ class PeerSpec:
     password: PasswordRef | None = None
     node_selector: tuple[tuple[str, str], ...] = ()
     import_options: ImportOptions | None = None  # None: the global importPolicy
+    # IP versions whose unicast prefixes the session carries (RFC 4760 multiprotocol), sorted; None: only the
+    # peer address's own family, one session per family.
+    families: tuple[int, ...] | None = None
 
     def selects(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.node_selector)
@@ -244,6 +247,24 @@ def _password(field: str, value: Any) -> PasswordRef:
     return PasswordRef(namespace=parts["namespace"], name=parts["name"], key=parts["key"])
 
 
+FAMILY_NAMES = {"ipv4": 4, "ipv6": 6}
+
+
+def families(field: str, value: Any) -> tuple[int, ...]:
+    """`families: [ipv4, ipv6]`: the address families one session carries, as sorted IP versions."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(field, f"must be a non-empty list of address families ({', '.join(FAMILY_NAMES)}), "
+                                 f"got {value!r}")
+    versions: list[int] = []
+    for name in value:
+        if not isinstance(name, str) or name not in FAMILY_NAMES:
+            raise ConfigError(field, f"unknown address family {name!r} (known: {', '.join(FAMILY_NAMES)})")
+        if FAMILY_NAMES[name] in versions:
+            raise ConfigError(field, f"address family {name!r} listed twice")
+        versions.append(FAMILY_NAMES[name])
+    return tuple(sorted(versions))
+
+
 _IMPORT_FIELDS = {"acceptDefaultRoute", "maxPrefixes", "maxPrefixAction", "restartAfter"}
 
 
@@ -267,7 +288,7 @@ def import_options(field: str, value: Any, base: ImportOptions) -> ImportOptions
 
 
 _PEER_FIELDS = {"address", "asn", "port", "holdTime", "keepaliveTime", "multihop", "passive", "password",
-                "nodeSelector", "importPolicy"}
+                "nodeSelector", "importPolicy", "families"}
 
 
 def parse_peer(field: str, value: Any, *, allow_selector: bool = True) -> PeerSpec:
@@ -313,6 +334,7 @@ def parse_peer(field: str, value: Any, *, allow_selector: bool = True) -> PeerSp
         node_selector=_string_map(f"{field}.nodeSelector", value.get("nodeSelector", {})),
         import_options=(import_options(f"{field}.importPolicy", value["importPolicy"], ImportOptions())
                         if "importPolicy" in value else None),
+        families=families(f"{field}.families", value["families"]) if "families" in value else None,
     )
 
 

@@ -87,6 +87,20 @@ class BgpPeer:
     md5: Md5Password | None = None
     # Outgoing TTL for multihop eBGP; None leaves the kernel default (64), which already crosses hops.
     ttl: int | None = None
+    # Multiprotocol (RFC 4760): the IP versions whose unicast prefixes the session carries, sorted; empty: only
+    # the peer address's own.
+    families: tuple[int, ...] = ()
+    # The next hop announced with prefixes of the family other than the session's. `next-hop self` is the
+    # session's local address, of the wrong family: an IPv6 prefix over an IPv4 session needs an IPv6 next hop
+    # in MP_REACH_NLRI (RFC 2545), an IPv4 prefix over an IPv6 session an IPv4 one.
+    other_family_next_hop: IPAddress | None = None
+
+    def carried_versions(self) -> tuple[int, ...]:
+        return self.families or (self.address.version,)
+
+    def next_hop_for(self, version: int) -> IPAddress | None:
+        """The explicit next hop for prefixes of IP version `version`; None: `next-hop self`."""
+        return None if version == self.address.version else self.other_family_next_hop
 
 
 @dataclass(frozen=True)

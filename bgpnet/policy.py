@@ -139,9 +139,13 @@ class ImportPolicy:
         # re-advertises our own prefix). ExaBGP does not check this, so we do.
         if self.own_asn in route.as_path:
             return AS_PATH_LOOP
-        # The kernel installs an IPv4 route via an IPv6 gateway (RFC 5549 style) but not the reverse, and an
-        # IPv4-mapped IPv6 next hop for an IPv6 prefix is not reachable on the wire: refuse mixed families.
-        if route.next_hop._version != version:
+        # Mixed families: an IPv4 prefix with an IPv6 next hop (RFC 8950, formerly 5549: Extended Next Hop over
+        # a multiprotocol session) is installed as an IPv4 route via an IPv6 gateway (RTA_VIA). The kernel has
+        # no IPv6 route via an IPv4 gateway, and an IPv4-mapped IPv6 next hop (::ffff:a.b.c.d, what a router
+        # sends for IPv6 over an IPv4 session when it has no IPv6 address to offer, e.g. 6PE) is no neighbour on
+        # the wire: both refused.
+        next_hop = route.next_hop
+        if version == 6 and (next_hop._version != 6 or next_hop._ip >> 32 == 0xFFFF):
             return NEXT_HOP_FAMILY
         return None
 

@@ -144,11 +144,26 @@ def required_lookups(config: AgentConfig, me: NodeInfo | None
             frozenset(s.password for s in specs if s.password is not None))
 
 
+def other_family_lookups(config: AgentConfig, me: NodeInfo | None) -> dict[IPAddress, int]:
+    """The configured peers whose session carries the family other than its own, with that IP version: the
+    agent looks up this node's address of that version on the interface towards each (`other_sources`)."""
+    if me is None:
+        return {}
+    return {s.address: other_version(s.address.version) for s in node_peer_specs(config, me)
+            if s.families is not None and other_version(s.address.version) in s.families}
+
+
+def other_version(version: int) -> int:
+    return 6 if version == 4 else 4
+
+
 def configured_peers(config: AgentConfig, me: NodeInfo, *, sources: Mapping[IPAddress, IPAddress],
-                     passwords: Mapping[PasswordRef, Md5Password], problems: list[str]
+                     passwords: Mapping[PasswordRef, Md5Password], problems: list[str],
+                     other_sources: Mapping[IPAddress, IPAddress] | None = None
                      ) -> list[tuple[BgpPeer, ImportOptions]]:
     """Global and per-node peers bound to this node: its ASN as local AS, the kernel's source address
-    towards the peer as local address (else the node's InternalIP of that family), the resolved password."""
+    towards the peer as local address (else the node's InternalIP of that family), the resolved password,
+    and for a multiprotocol session the next hop of the other family (see `_families`)."""
     asn = node_asn(config, me, problems)
     out = []
     for spec in node_peer_specs(config, me, problems):
@@ -164,12 +179,38 @@ def configured_peers(config: AgentConfig, me: NodeInfo, *, sources: Mapping[IPAd
                 problems.append(f"peer {spec.address}: MD5 password ({spec.password}) unavailable; "
                                 "session not configured")
                 continue
+        versions, other_next_hop = _families(me, spec, (other_sources or {}).get(spec.address), problems)
+        if not versions:
+            problems.append(f"peer {spec.address}: no address family left to carry; session not configured")
+            continue
         peer = BgpPeer(address=spec.address, asn=spec.asn, local_address=local, local_asn=asn,
                        hold_time=spec.hold_time if spec.hold_time is not None else config.hold_time,
                        port=spec.port, passive=spec.passive, description=f"peer AS{spec.asn}",
-                       md5=md5, ttl=spec.multihop)
+                       md5=md5, ttl=spec.multihop,
+                       families=() if versions == (spec.address.version,) else versions,
+                       other_family_next_hop=other_next_hop)
         out.append((peer, spec.import_options or config.import_options))
     return out
+
+
+def _families(me: NodeInfo, spec: PeerSpec, other_source: IPAddress | None, problems: list[str]
+              ) -> tuple[tuple[int, ...], IPAddress | None]:
+    """The IP versions a configured peer's session carries and the next hop for the family other than the
+    session's: this node's address of that family on the interface towards the peer (`other_source`, from the
+    kernel: a directly connected eBGP peer accepts only a next hop on the shared link), else its InternalIP of
+    that family. A family this node has no address of cannot be announced with a valid next hop, so it is left
+    out of the session and reported; with nothing left the peer is skipped."""
+    own = spec.address.version
+    if spec.families is None or spec.families == (own,):
+        return (own,), None
+    other = other_version(own)
+    next_hop = other_source if other_source is not None and other_source.version == other else None
+    next_hop = next_hop or me.internal_ip(other)
+    if next_hop is None:
+        problems.append(f"peer {spec.address}: this node has no IPv{other} address to announce as next hop; "
+                        f"family ipv{other} not carried")
+        return tuple(v for v in spec.families if v == own), None
+    return spec.families, next_hop
 
 
 def announcements(config: AgentConfig, me: NodeInfo, problems: list[str] | None = None
@@ -196,15 +237,17 @@ def announcements(config: AgentConfig, me: NodeInfo, problems: list[str] | None 
 def speaker_intent(config: AgentConfig, me: NodeInfo | None, nodes: Mapping[str, NodeInfo], *,
                    sources: Mapping[IPAddress, IPAddress] | None = None,
                    passwords: Mapping[PasswordRef, Md5Password] | None = None,
-                   disabled: Collection[IPAddress] = ()) -> SpeakerIntent:
+                   disabled: Collection[IPAddress] = (),
+                   other_sources: Mapping[IPAddress, IPAddress] | None = None) -> SpeakerIntent:
     """Everything the speaker should do now. Without our own Node (not yet listed, or malformed) there is
     nothing to announce and no address to peer from, so the speaker idles rather than guesses. Peers in
-    `disabled` (torn down for max-prefix, waiting to restart) are left out."""
+    `disabled` (torn down for max-prefix, waiting to restart) are left out. `other_sources`: see
+    `other_family_lookups`."""
     if me is None:
         return SpeakerIntent(frozenset(), frozenset())
     problems: list[str] = []
     configured = configured_peers(config, me, sources=sources or {}, passwords=passwords or {},
-                                  problems=problems)
+                                  problems=problems, other_sources=other_sources)
     own = node_asn(config, me)
     origins = origin_table(config, me, nodes)
     policies: dict[IPAddress, ImportPolicy] = {}

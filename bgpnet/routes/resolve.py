@@ -5,7 +5,9 @@ address reflected unchanged by an iBGP route reflector, or a multihop eBGP peer 
 route (ENETUNREACH: "Nexthop has invalid gateway"), so it is resolved the way a router resolves recursive next
 hops: look the next hop up in the kernel's own routes (`ip route get`, one RTM_GETROUTE) and install the
 route via the gateway the kernel would use towards it. The same lookup gives the source address the kernel
-would pick towards a peer, which is the `local-address` a session needs for `next-hop self`.
+would pick towards a peer, which is the `local-address` a session needs for `next-hop self`, and the
+interface it leaves through, whose address of the other family is a multiprotocol session's next hop for
+that family.
 
 The decisions are pure (`resolve_route`, `resolve_routes`); the one side effect is `KernelLookup.route_get`,
 called once per distinct address (one raw RTM_GETROUTE, `bgpnet.routes.route_get`) and cached until
@@ -27,16 +29,21 @@ RTN_UNICAST = 1
 
 @dataclass(frozen=True)
 class RouteAnswer:
-    """What the kernel answers for one destination: the gateway (None when directly connected) and the
-    preferred source address."""
+    """What the kernel answers for one destination: the gateway (None when directly connected), the
+    preferred source address and the outgoing interface's index."""
 
     gateway: IPAddress | None
     source: IPAddress | None
+    interface: int | None = None
 
 
 class KernelLookup(Protocol):
     def route_get(self, destination: IPAddress) -> RouteAnswer | None:
         """The kernel's route towards `destination`; None when it has none (unreachable, blackhole...)."""
+        ...
+
+    def interface_addresses(self, interface: int, version: int) -> list[IPAddress]:
+        """The usable global addresses of one IP version on an interface, in the kernel's order."""
         ...
 
     def close(self) -> None: ...
@@ -99,6 +106,7 @@ class NextHopResolver:
     def __init__(self, lookup: KernelLookup | None = None) -> None:
         self._lookup = lookup
         self._cache: dict[IPAddress, RouteAnswer | None] = {}
+        self._addresses: dict[tuple[int, int], tuple[IPAddress, ...]] = {}
         self._lock = threading.Lock()
         self.lookups = 0
         # Bumped by every invalidate(): a consumer that keeps resolved routes knows they may now be outdated.
@@ -130,6 +138,31 @@ class NextHopResolver:
                 out[peer] = source
         return out
 
+    def other_family_sources(self, wanted: Mapping[IPAddress, int]) -> dict[IPAddress, IPAddress]:
+        """For each peer, this node's first global address of the asked IP version on the interface the kernel
+        uses towards that peer (the next hop a multiprotocol session announces for that family); peers
+        without one are left out."""
+        out = {}
+        for peer, version in wanted.items():
+            answer = self.answer(peer)
+            if answer is None or answer.interface is None:
+                continue
+            addresses = self._interface_addresses(answer.interface, version)
+            if addresses:
+                out[peer] = addresses[0]
+        return out
+
+    def _interface_addresses(self, interface: int, version: int) -> tuple[IPAddress, ...]:
+        key = (interface, version)
+        with self._lock:
+            if key in self._addresses:
+                return self._addresses[key]
+        lookup = self._lookup  # created by answer(), which found the interface
+        addresses = tuple(lookup.interface_addresses(interface, version)) if lookup is not None else ()
+        with self._lock:
+            self._addresses[key] = addresses
+        return addresses
+
     def resolve(self, routes: Mapping[IPNetwork, KernelRoute]) -> tuple[dict[IPNetwork, KernelRoute],
                                                                          list[IPNetwork]]:
         return resolve_routes(routes.values(), self.answer)
@@ -137,6 +170,7 @@ class NextHopResolver:
     def invalidate(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._addresses.clear()
             self.generation += 1
 
     def close(self) -> None:

@@ -4,8 +4,10 @@ The agent needs the kernel's answer for a handful of addresses (peers' source ad
 directly connected). pyroute2 did this before, but importing it costs the agent ~20 MB of resident memory
 (bench/footprint.py) for one request type; the route table already speaks raw rtnetlink
 (bgpnet.routes.messages), so this does too. Same answers as pyroute2's `route("get")`: the gateway
-(RTA_GATEWAY, absent when directly connected) and the preferred source (RTA_PREFSRC); None when the kernel has
-no unicast route (unreachable, blackhole, prohibit: ENETUNREACH/EHOSTUNREACH/EINVAL/EACCES or another type).
+(RTA_GATEWAY, absent when directly connected), the preferred source (RTA_PREFSRC) and the outgoing interface
+(RTA_OIF); None when the kernel has no unicast route (unreachable, blackhole, prohibit:
+ENETUNREACH/EHOSTUNREACH/EINVAL/EACCES or another type). `interface_addresses` dumps an interface's addresses
+(bgpnet.routes.interface_addresses) for a multiprotocol session's next hop of the other family.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import threading
 from ipaddress import ip_address
 
 from bgpnet.model import IPAddress
+from bgpnet.routes.interface_addresses import address_dump_request, parse_address_dump
 from bgpnet.routes.messages import NLM_F_REQUEST, NLMSG_ERROR, NLMSGHDR, RTATTR, RTM_GETROUTE, RTMSG, RTN_UNICAST
 from bgpnet.routes.resolve import RouteAnswer
 
 RTA_DST = 1
 RTA_GATEWAY = 5
+RTA_OIF = 4
 RTA_PREFSRC = 7
 _NO_ROUTE = {errnos.ENETUNREACH, errnos.EHOSTUNREACH, errnos.EINVAL, errnos.EACCES}
 _FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -52,7 +56,7 @@ def parse_route_get_reply(data: bytes, seq: int) -> RouteAnswer | None:
             family, _dst_len, _src_len, _tos, _table, _proto, _scope, rtype, _flags2 = RTMSG.unpack_from(data, body)
             if rtype != RTN_UNICAST:
                 return None
-            gateway = source = None
+            gateway = source = interface = None
             attr = body + RTMSG.size
             end = offset + length
             while attr + RTATTR.size <= end:
@@ -64,8 +68,10 @@ def parse_route_get_reply(data: bytes, seq: int) -> RouteAnswer | None:
                     gateway = ip_address(payload)
                 elif attr_type == RTA_PREFSRC:
                     source = ip_address(payload)
+                elif attr_type == RTA_OIF:
+                    interface = struct.unpack_from("=I", payload)[0]
                 attr += (attr_len + 3) & ~3
-            return RouteAnswer(gateway, source)
+            return RouteAnswer(gateway, source, interface)
         offset += (length + 3) & ~3
     raise OSError(errnos.EPROTO, "no answer to RTM_GETROUTE")
 
@@ -92,6 +98,18 @@ class RawRouteLookup:
                 except OSError as exc:
                     if exc.errno != errnos.EPROTO:  # EPROTO: an answer to an older request; read on
                         raise
+
+    def interface_addresses(self, interface: int, version: int) -> list[IPAddress]:
+        with self._lock:
+            self._seq = self._seq % 0x7FFFFFFF + 1
+            seq = self._seq
+            self._sock.send(address_dump_request(seq, version))
+            found: list[IPAddress] = []
+            done = False
+            while not done:
+                addresses, done = parse_address_dump(self._sock.recv(65536), seq, interface)
+                found.extend(addresses)
+            return found
 
     def close(self) -> None:
         self._sock.close()

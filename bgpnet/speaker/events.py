@@ -9,7 +9,7 @@ learned before is void until re-learned).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bgpnet.model import (  # noqa: F401 - the RFC 7606 actions are part of this module's vocabulary
     ATTRIBUTE_DISCARD,
@@ -84,10 +84,16 @@ class SessionReset:
 
 @dataclass(frozen=True)
 class EndOfRib:
-    """`peer` finished sending its initial table for `family` (e.g. "ipv4 unicast")."""
+    """`peer` finished sending its initial table for `family` (e.g. "ipv4 unicast").
+
+    A multiprotocol session sends one per family, IPv6 routes typically after the IPv4 End-of-RIB; the agent
+    takes an End-of-RIB as "this peer's table is complete" (graceful restart hold, startup stale sweep), so the
+    speaker passes one on only after the last family bgpnet carries that the session negotiated
+    (`negotiated`, ExaBGP's list for the session; empty when unknown: passed on at once)."""
 
     peer: IPAddress
     family: str
+    negotiated: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,13 @@ class RunFiles:
         return self.run_dir / "exabgp.log"
 
 
-def family_of(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """The one address family a session carries: IPv4 prefixes to IPv4 peers, IPv6 prefixes to IPv6 peers."""
-    return "ipv4 unicast" if address.version == 4 else "ipv6 unicast"
+_FAMILY_NAMES = {4: "ipv4 unicast", 6: "ipv6 unicast"}
+
+
+def families_of(peer: BgpPeer) -> list[str]:
+    """Every address family a session carries (RFC 4760 multiprotocol): the family of the peer's address
+    (IPv4 prefixes to IPv4 peers, IPv6 to IPv6 peers), or the families configured for it."""
+    return [_FAMILY_NAMES[version] for version in peer.carried_versions()]
 
 
 def render_config(router_id: ipaddress.IPv4Address, peers: Collection[BgpPeer], process_argv: Sequence[str],
@@ -120,10 +124,14 @@ def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer, graceful_restart:
             f"        graceful-restart {graceful_restart};",
             "    }",
         ]
+    lines += ["    family {", *(f"        {family};" for family in families_of(peer)), "    }"]
+    if set(peer.carried_versions()) == {4, 6}:
+        # RFC 8950 (was 5549) Extended Next Hop capability: a peer may send IPv4 prefixes with an IPv6 next hop,
+        # which the route table installs as an IPv4 route via an IPv6 gateway (RTA_VIA). ExaBGP offers it only
+        # for families the session carries, so only with both. What bgpnet announces keeps a next hop of the
+        # prefix's own family whatever is negotiated (commands.announce), so a peer without it loses nothing.
+        lines += ["    nexthop {", "        ipv4 unicast ipv6;", "    }"]
     lines += [
-        "    family {",
-        f"        {family_of(peer.address)};",
-        "    }",
         "    api {",
         f"        processes [ {PROCESS_NAME} ];",
         "        neighbor-changes;",

@@ -125,9 +125,13 @@ def _parse_packet(message: dict, kind: str) -> Parsed:
         # Path identifiers would be read as prefixes: nothing in the message can be located.
         return SessionReset(peer, Malformed(SESSION_RESET, "ADD-PATH negotiated, which bgpnet never advertises"))
     families = negotiated.get("families")
+    families = tuple(str(f) for f in families) if isinstance(families, list) else None
     try:
-        return decode_update(peer, body, negotiated["asn4"] is True,
-                             frozenset(families) if isinstance(families, list) else None)
+        decoded = decode_update(peer, body, negotiated["asn4"] is True, families,
+                                extended_next_hop=bool(negotiated.get("nexthop")))
     except Exception as exc:
         return SessionReset(peer, Malformed(SESSION_RESET, f"undecodable UPDATE ({type(exc).__name__}: {exc})",
                                             body[:64]))
+    if isinstance(decoded, EndOfRib):
+        return EndOfRib(peer, decoded.family, families or ())
+    return decoded

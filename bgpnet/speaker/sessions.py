@@ -12,13 +12,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
 from bgpnet.model import BgpPeer, IPAddress
-from bgpnet.speaker.events import PeerDown, PeerUp, RoutesReceived
+from bgpnet.speaker.events import EndOfRib, PeerDown, PeerUp, RoutesReceived
 from bgpnet.speaker.parser import StateChange
 
 IDLE = "idle"
 CONNECTED = "connected"
 ESTABLISHED = "established"
 DOWN = "down"
+# The families whose routes bgpnet installs, as ExaBGP names them in its negotiated block.
+CARRIED_FAMILIES = frozenset({"ipv4 unicast", "ipv6 unicast"})
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,14 @@ class SessionTable:
 
     def __init__(self) -> None:
         self._states: dict[IPAddress, SessionState] = {}
+        # Families whose End-of-RIB each peer sent in its current session.
+        self._ended: dict[IPAddress, set[str]] = {}
 
     def configure(self, peers: Collection[BgpPeer], now: float) -> None:
         """Track exactly these peers: new ones start idle, removed ones are forgotten."""
         wanted = {p.address for p in peers}
         self._states = {ip: self._states.get(ip) or SessionState(since=now) for ip in wanted}
+        self._ended = {ip: ended for ip, ended in self._ended.items() if ip in wanted}
 
     def state_change(self, change: StateChange, now: float) -> PeerUp | PeerDown | None:
         """Record a state message; return the event it means for the agent, if any."""
@@ -52,6 +57,7 @@ class SessionTable:
         if current is None:
             return None
         if change.state == "up":
+            self._ended.pop(change.peer, None)  # a new session: its table starts over
             self._states[change.peer] = replace(current, state=ESTABLISHED, since=now,
                                                 established_count=current.established_count + 1)
             return PeerUp(change.peer)
@@ -64,6 +70,16 @@ class SessionTable:
             self._states[change.peer] = replace(current, state=DOWN, since=now, last_down_reason=change.reason)
             return PeerDown(change.peer, change.reason) if was_up else None
         return None
+
+    def end_of_rib(self, event: EndOfRib) -> bool:
+        """Record one family's End-of-RIB; True when the peer's table is now complete: every family bgpnet
+        carries that the session negotiated has ended (at once when the negotiated families are unknown)."""
+        wanted = CARRIED_FAMILIES.intersection(event.negotiated)
+        if not wanted or event.peer not in self._states:
+            return True
+        ended = self._ended.setdefault(event.peer, set())
+        ended.add(event.family)
+        return event.family in wanted and wanted <= ended
 
     def routes(self, event: RoutesReceived) -> None:
         current = self._states.get(event.peer)

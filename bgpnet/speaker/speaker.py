@@ -30,8 +30,23 @@ from bgpnet.atomic_file import write_atomically
 from bgpnet.model import Announcement, BgpPeer, IPAddress, IPNetwork
 from bgpnet.snapshot import LoopStatus
 from bgpnet.speaker import api_channel, exabgp_process
-from bgpnet.speaker.commands import announce, as_announcements, desired_per_peer, diff_commands, validate_peers
-from bgpnet.speaker.events import BadMessage, PeerUp, RoutesReceived, SessionReset, SpeakerEvent, SpeakerRestarted
+from bgpnet.speaker.commands import (
+    announce,
+    as_announcements,
+    desired_per_peer,
+    diff_commands,
+    next_hops,
+    validate_peers,
+)
+from bgpnet.speaker.events import (
+    BadMessage,
+    EndOfRib,
+    PeerUp,
+    RoutesReceived,
+    SessionReset,
+    SpeakerEvent,
+    SpeakerRestarted,
+)
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
 from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
 from bgpnet.speaker.reloads import ReloadBook
@@ -226,8 +241,9 @@ class Speaker:
     def _send_diff(self) -> None:
         if self._conn is None:
             return
-        desired = desired_per_peer((p for p in self._peers if p.address in self._present), self._announcements)
-        commands = diff_commands(self._held, desired)
+        present = [p for p in self._peers if p.address in self._present]
+        desired = desired_per_peer(present, self._announcements)
+        commands = diff_commands(self._held, desired, next_hops(present))
         self._held.update(desired)
         self._conn.send(commands)
 
@@ -237,11 +253,14 @@ class Speaker:
         a reload)."""
         if self._conn is None:
             return
-        desired = desired_per_peer((p for p in self._peers if p.address == peer), self._announcements)
+        chosen = [p for p in self._peers if p.address == peer]
+        desired = desired_per_peer(chosen, self._announcements)
+        explicit = next_hops(chosen).get(peer, {})
         held = self._held.get(peer, frozenset())
         want = desired.get(peer, frozenset())
-        self._conn.send(diff_commands({peer: held}, {peer: want}) +
-                        [announce(peer, a) for a in sorted(held & want, key=lambda a: str(a.prefix))])
+        self._conn.send(diff_commands({peer: held}, {peer: want}, {peer: explicit}) +
+                        [announce(peer, a, explicit.get(a.prefix.version))
+                         for a in sorted(held & want, key=lambda a: str(a.prefix))])
         self._held[peer] = want
 
     # ------------------------------------------------------------------ supervisor thread
@@ -394,10 +413,15 @@ class Speaker:
             self.bad_messages += 1
             log.warning("unparseable line from ExaBGP: %s (%s)", item.line[:200], item.error)
             self._emit(item)
+        elif isinstance(item, EndOfRib):
+            with self._lock:
+                complete = self._sessions.end_of_rib(item)
+            if complete:
+                self._emit(item)
         elif isinstance(item, Ignored | RelayHello):
             pass
         else:
-            self._emit(item)  # EndOfRib, PeerOpen
+            self._emit(item)  # PeerOpen
 
     def _emit(self, event: SpeakerEvent) -> None:
         with self._emit_lock:

@@ -93,20 +93,21 @@ def family_name(afi: int, safi: int) -> str:
     return _NAMES.get((afi, safi), f"afi {afi} safi {safi}")
 
 
-def decode_update(peer: IPAddress, body: bytes, asn4: bool,
-                  families: Collection[str] | None = None) -> RoutesReceived | EndOfRib | SessionReset:
+def decode_update(peer: IPAddress, body: bytes, asn4: bool, families: Collection[str] | None = None, *,
+                  extended_next_hop: bool = False) -> RoutesReceived | EndOfRib | SessionReset:
     """One UPDATE body (after the 19-octet header) from `peer` → what it announces and withdraws (with the
     RFC 7606 verdict when it is malformed), the End-of-RIB marker it is, or the session reset it calls for.
     `asn4`: the session negotiated 4-octet AS numbers (RFC 6793); `families`: the negotiated families by
-    name (None: not checked). Never raises."""
+    name (None: not checked); `extended_next_hop`: RFC 8950 was negotiated (IPv4 routes may carry an IPv6 next
+    hop). Never raises."""
     try:
-        return _decode(peer, body, asn4, families)
+        return _decode(peer, body, asn4, families, extended_next_hop)
     except _Reset as reset:
         return SessionReset(peer, reset.malformed)
 
 
-def _decode(peer: IPAddress, body: bytes, asn4: bool,
-            families: Collection[str] | None) -> RoutesReceived | EndOfRib:
+def _decode(peer: IPAddress, body: bytes, asn4: bool, families: Collection[str] | None,
+            extended_next_hop: bool) -> RoutesReceived | EndOfRib:
     end = len(body)
     if end < 4:
         raise _Reset(f"UPDATE body of {end} octets", body)
@@ -121,7 +122,7 @@ def _decode(peer: IPAddress, body: bytes, asn4: bool,
 
     withdrawn: list[IPNetwork] = _prefixes(body, 2, withdrawn_end, 4)
     nlri = _prefixes(body, attributes_end, end, 4)
-    attributes = _Attributes(body, withdrawn_end + 2, attributes_end, asn4)
+    attributes = _Attributes(body, withdrawn_end + 2, attributes_end, asn4, extended_next_hop)
 
     unreach = attributes.mp_unreach
     reach = attributes.mp_reach
@@ -167,9 +168,9 @@ class _Attributes:
     MP_REACH/MP_UNREACH are kept as (afi, safi, start, stop) spans of their NLRI inside the body."""
 
     __slots__ = ("as_path", "communities", "next_hop", "mp_next_hop", "mp_reach", "mp_unreach", "malformed",
-                 "framing_error", "_seen", "_asn4")
+                 "framing_error", "_seen", "_asn4", "_extended_next_hop")
 
-    def __init__(self, body: bytes, start: int, end: int, asn4: bool) -> None:
+    def __init__(self, body: bytes, start: int, end: int, asn4: bool, extended_next_hop: bool) -> None:
         self.as_path: tuple[int, ...] = ()
         self.communities: tuple[str, ...] = ()
         self.next_hop: IPAddress | None = None
@@ -180,6 +181,7 @@ class _Attributes:
         self.framing_error = False
         self._seen: set[int] = set()
         self._asn4 = asn4
+        self._extended_next_hop = extended_next_hop
         as4_path: tuple[int, ...] | None = None
         standard: list[str] = []
         large: list[str] = []
@@ -308,8 +310,9 @@ class _Attributes:
         if carried is None:
             self.mp_reach = (afi, safi, start + nlri_start, start + len(value))
             return
-        # IPv4 unicast: 4 octets (an IPv6 one needs RFC 8950's capability, which bgpnet does not negotiate).
-        if hop_length not in ((4,) if carried[1] == 4 else (16, 32)):
+        # IPv4 unicast: 4 octets, or an IPv6 next hop (16/32) where RFC 8950 was negotiated (as ExaBGP checks).
+        ipv4_lengths = (4, 16, 32) if self._extended_next_hop else (4,)
+        if hop_length not in (ipv4_lengths if carried[1] == 4 else (16, 32)):
             raise _Reset(f"{carried[0]} next hop of {hop_length} octets", value)
         if value[nlri_start - 1]:
             raise _Reset("MP_REACH_NLRI reserved octet not zero", value)  # ExaBGP 4.2.25 resets on it

@@ -53,9 +53,9 @@ def test_a_peer_waits_for_its_password_and_gets_it_when_read():
     assert without.peers == frozenset()
     assert any("MD5 password (secret bgpnet-system/bgpnet-bgp-passwords key tor) unavailable" in p
                for p in without.problems)
-    with_pw = speaker_intent(CFG, R2A, NODES, passwords={REF: Md5Password("x")})
+    with_pw = speaker_intent(CFG, R2A, NODES, passwords={REF: Md5Password("s3cret-key")})
     (peer,) = with_pw.peers
-    assert peer.md5 == Md5Password("x") and "x" not in repr(peer)
+    assert peer.md5 == Md5Password("s3cret-key") and "s3cret" not in repr(peer)
 
 
 def test_annotation_peers_replace_globals_and_bad_annotations_are_problems_not_crashes():
