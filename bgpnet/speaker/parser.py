@@ -19,7 +19,7 @@ from ipaddress import ip_address
 from bgpnet.model import IPAddress
 from bgpnet.speaker.events import BadMessage, EndOfRib, PeerOpen, RoutesReceived
 from bgpnet.speaker.interning import address
-from bgpnet.speaker.open_message import decode_open_restart_time
+from bgpnet.speaker.open_message import MalformedOpen, decode_open
 from bgpnet.speaker.wire import decode_update
 
 _MAX_LINE_IN_EVENT = 500
@@ -110,7 +110,10 @@ def _parse_packet(message: dict, kind: str) -> Parsed:
     text = neighbor["message"]["body"]
     body = bytes.fromhex(text[2:] if text.startswith("0x") else text)
     if kind == "open":
-        return PeerOpen(peer, decode_open_restart_time(body))
+        decoded = decode_open(body)
+        if isinstance(decoded, MalformedOpen):
+            return PeerOpen(peer, None, malformed=decoded.reason)
+        return PeerOpen(peer, decoded.graceful_restart)
     negotiated = neighbor["negotiated"]
     if negotiated["add_path"]["receive"]:
         raise ValueError("ADD-PATH was negotiated, which bgpnet never advertises")
