@@ -42,6 +42,7 @@ from bgpnet.snapshot import AgentSnapshot, LoopStatus, RouteSyncStatus
 from bgpnet.speaker.events import (
     BadMessage,
     EndOfRib,
+    GracefulRestart,
     Malformed,
     PeerDown,
     PeerOpen,
@@ -51,7 +52,7 @@ from bgpnet.speaker.events import (
     SpeakerEvent,
     SpeakerRestarted,
 )
-from bgpnet.stale import PeerHolds, StaleRoutes, qualifies_for_hold
+from bgpnet.stale import PeerHolds, StaleRoutes, family_of, qualifies_for_hold
 from bgpnet.state import (
     SpeakerIntent,
     import_policy,
@@ -93,7 +94,7 @@ class Agent:
         self._up: set[IPAddress] = set()
         self._stale = StaleRoutes()
         # Graceful restart helper: peers' advertised Restart Times (from their OPEN) and the holds running.
-        self._restart_times: dict[IPAddress, int] = {}
+        self._graceful: dict[IPAddress, GracefulRestart | None] = {}  # from each peer's latest OPEN
         self._holds = PeerHolds()
         # Nodes seen NotReady, and since when (only used with notReadyGracePeriod > 0).
         self._not_ready: dict[str, float] = {}
@@ -169,7 +170,7 @@ class Agent:
             self._stale.forget_gateway(event.peer)
             log.warning("session reset for a malformed UPDATE peer=%s routes_removed=%d", event.peer, dropped)
         elif isinstance(event, PeerOpen):
-            self._restart_times[event.peer] = event.restart_time or 0
+            self._record_open(event)
         elif isinstance(event, PeerUp):
             self._up.add(event.peer)
             self._holds.session_up(event.peer, self._clock())
@@ -184,12 +185,20 @@ class Agent:
                 # Our ExaBGP died, not the peer: keep its routes (SpeakerRestarted turns them into stale ones).
                 log.info("session down with our speaker peer=%s reason=%s", event.peer, event.reason)
                 return
-            restart_time = self._restart_times.get(event.peer, 0)
-            if (self.config.graceful_restart.enabled and restart_time and qualifies_for_hold(event.reason)
+            graceful = self._graceful.get(event.peer)
+            if (self.config.graceful_restart.enabled and graceful is not None and graceful.restart_time
+                    and graceful.families and qualifies_for_hold(event.reason)
                     and any(p.address == event.peer for p in self._intent.peers)):
-                self._holds.hold(event.peer, self.rib.prefixes(event.peer), self._clock(), restart_time)
+                # RFC 4724 §4.2: only the families listed in the peer's capability are retained; the others
+                # (the peer cannot keep forwarding them across a restart) go at once.
+                prefixes = self.rib.prefixes(event.peer)
+                kept = frozenset(p for p in prefixes if family_of(p) in graceful.families)
+                self._holds.hold(event.peer, kept, self._clock(), graceful.restart_time)
+                if prefixes - kept:
+                    self._sweep_held(event.peer, prefixes - kept, "family not in graceful restart capability")
                 log.info("session down, graceful restart: routes kept as stale peer=%s reason=%s routes=%d "
-                         "restart_time=%ds", event.peer, event.reason, self.rib.accepted(event.peer), restart_time)
+                         "families=%s restart_time=%ds", event.peer, event.reason, len(kept),
+                         ",".join(graceful.families), graceful.restart_time)
                 return
             # ExaBGP does not withdraw a peer's routes when its session drops: a dead node's routes go now.
             self._holds.forget(event.peer)
@@ -197,10 +206,11 @@ class Agent:
             self._stale.forget_gateway(event.peer)
             log.info("session down peer=%s reason=%s routes_removed=%d", event.peer, event.reason, dropped)
         elif isinstance(event, EndOfRib):
-            self._stale.awaiting_eor.discard(event.peer)
-            log.debug("end-of-rib peer=%s family=%s held=%s", event.peer, event.family,
+            if event.complete:  # every family of the session ended: its whole table is in
+                self._stale.awaiting_eor.discard(event.peer)
+            log.debug("end-of-rib peer=%s family=%s complete=%s held=%s", event.peer, event.family, event.complete,
                       self._holds.holding(event.peer))
-            self._holds.end_of_rib(event.peer, self._clock())
+            self._holds.end_of_rib(event.peer, event.family, self._clock())
         elif isinstance(event, SpeakerRestarted):
             # Sent for every ExaBGP start, the first one included.
             if self._speaker_starts:
@@ -229,6 +239,22 @@ class Agent:
         self.counters.error(f"malformed UPDATE from {peer}: {malformed.reason} ({malformed.action})")
         log.warning("malformed UPDATE peer=%s action=%s reason=%s offending=%s", peer, malformed.action,
                     malformed.reason, malformed.offending.hex())
+
+    def _record_open(self, event: PeerOpen) -> None:
+        """The peer's OPEN: remember its graceful restart capability, and end at once the stale hold of every
+        family for which it did not preserve forwarding (RFC 4724 §4.2: Forwarding State bit clear, family
+        no longer listed, or no capability at all)."""
+        if event.malformed:
+            # ExaBGP refuses the session with a NOTIFICATION; nothing in this OPEN is to be believed.
+            self.counters.bad_speaker_messages += 1
+            self.counters.error(f"bad speaker message: malformed OPEN: {event.malformed}")
+            log.warning("malformed OPEN peer=%s error=%s", event.peer, event.malformed)
+        graceful = event.graceful_restart
+        self._graceful[event.peer] = graceful
+        for family in self._holds.held_families(event.peer):
+            if graceful is None or not graceful.families.get(family, False):
+                prefixes = self._holds.drop_family(event.peer, family)
+                self._sweep_held(event.peer, prefixes, f"forwarding not preserved for {family}")
 
     def _sweep_held(self, peer: IPAddress, prefixes: frozenset[IPNetwork], why: str) -> None:
         """A graceful restart hold ended: withdraw what the peer did not re-send (under the lock)."""
@@ -344,8 +370,9 @@ class Agent:
         with self._lock:
             nodes = self._live_nodes(now)
             me = nodes.get(self.node_name)
-            for peer, (prefixes, eor) in self._holds.expired(now).items():
-                self._sweep_held(peer, prefixes, "End-of-RIB" if eor else "restart time over")
+            for over in self._holds.expired(now):
+                self._sweep_held(over.peer, over.prefixes,
+                                 f"End-of-RIB {over.family}" if over.eor else f"restart time over {over.family}")
             intent = speaker_intent(self.config, me, nodes, sources=sources, passwords=passwords,
                                     disabled=self._expire_disabled(now), other_sources=other_sources)
             if intent.problems != self._problems:
@@ -469,7 +496,7 @@ class Agent:
                 log.info("peer removed peer=%s routes_removed=%d", peer, dropped)
         for gone in {p.address for p in self._intent.peers} - wanted:
             self._holds.forget(gone)
-            self._restart_times.pop(gone, None)
+            self._graceful.pop(gone, None)
             self._stale.forget_gateway(gone)
             self._stale.awaiting_eor.discard(gone)
             self._up.discard(gone)

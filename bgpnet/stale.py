@@ -70,66 +70,99 @@ def qualifies_for_hold(reason: str) -> bool:
 EOR_SETTLE_S = 2.0
 
 
+def family_of(prefix: IPNetwork) -> str:
+    """The address family a prefix belongs to, in ExaBGP's words (as in EndOfRib.family)."""
+    return "ipv4 unicast" if prefix.version == 4 else "ipv6 unicast"
+
+
 @dataclass
 class _Held:
     unrefreshed: set[IPNetwork]
     deadline: float
     restart_time: float
     back: bool = False  # the session is Established again (the peer is re-sending)
-    eor: bool = False  # End-of-RIB received: the hold ends at `deadline` (now + EOR_SETTLE_S)
+    eor: bool = False  # End-of-RIB received for this family: the hold ends at `deadline` (now + EOR_SETTLE_S)
+
+
+@dataclass(frozen=True)
+class HoldOver:
+    """One family's hold that ended: the prefixes to withdraw, and whether it ended with End-of-RIB."""
+
+    peer: IPAddress
+    family: str
+    prefixes: frozenset[IPNetwork]
+    eor: bool
 
 
 class PeerHolds:
-    """Peers whose routes are held stale while they restart."""
+    """Peers' routes held stale while they restart, per address family (RFC 4724 §4.2: End-of-RIB, the
+    Forwarding State bit and the families retained at all are each per family)."""
 
     def __init__(self) -> None:
-        self._held: dict[IPAddress, _Held] = {}
+        self._held: dict[tuple[IPAddress, str], _Held] = {}
 
     def hold(self, peer: IPAddress, prefixes: Iterable[IPNetwork], now: float, restart_time: float) -> None:
-        """The session with `peer` dropped: keep `prefixes` (its routes) until `now + restart_time`. A peer
-        that drops again before it came back keeps its first deadline, so flapping cannot hold forever."""
-        current = self._held.get(peer)
-        if current is not None and not current.back:
-            current.unrefreshed |= set(prefixes)
-            return
-        self._held[peer] = _Held(set(prefixes), now + restart_time, restart_time)
+        """The session with `peer` dropped: keep `prefixes` (its routes of the families it can restart, the
+        caller's choice) until `now + restart_time`. A family that drops again before the peer came back keeps
+        its first deadline, so flapping cannot hold forever."""
+        by_family: dict[str, set[IPNetwork]] = {}
+        for prefix in prefixes:
+            by_family.setdefault(family_of(prefix), set()).add(prefix)
+        for family, kept in by_family.items():
+            current = self._held.get((peer, family))
+            if current is not None and not current.back:
+                current.unrefreshed |= kept
+            else:
+                self._held[(peer, family)] = _Held(kept, now + restart_time, restart_time)
 
     def holding(self, peer: IPAddress) -> bool:
-        return peer in self._held
+        return any(held_peer == peer for held_peer, _ in self._held)
 
     def session_up(self, peer: IPAddress, now: float) -> None:
         """The peer is back: the restart timer stops and the peer gets one more restart time to re-send its
         table and End-of-RIB (RFC 4724's selection deferral, with the peer's own figure as the bound)."""
-        held = self._held.get(peer)
-        if held is not None:
-            held.back = True
-            held.deadline = now + held.restart_time
+        for (held_peer, _), held in self._held.items():
+            if held_peer == peer:
+                held.back = True
+                held.deadline = now + held.restart_time
+
+    def drop_family(self, peer: IPAddress, family: str) -> frozenset[IPNetwork]:
+        """End the hold of one family at once (the peer's new OPEN says it did not preserve forwarding for
+        it): the prefixes to withdraw."""
+        held = self._held.pop((peer, family), None)
+        return frozenset(held.unrefreshed) if held is not None else frozenset()
+
+    def held_families(self, peer: IPAddress) -> tuple[str, ...]:
+        return tuple(family for held_peer, family in self._held if held_peer == peer)
 
     def refreshed(self, peer: IPAddress, prefixes: Iterable[IPNetwork]) -> None:
         """`peer` announced or withdrew these prefixes since it came back: they are no longer stale."""
-        held = self._held.get(peer)
-        if held is not None and held.back:
-            held.unrefreshed.difference_update(prefixes)
+        for prefix in prefixes:
+            held = self._held.get((peer, family_of(prefix)))
+            if held is not None and held.back:
+                held.unrefreshed.discard(prefix)
 
-    def end_of_rib(self, peer: IPAddress, now: float) -> None:
-        """End-of-RIB from a returned peer: its hold ends EOR_SETTLE_S from now (see there)."""
-        held = self._held.get(peer)
+    def end_of_rib(self, peer: IPAddress, family: str, now: float) -> None:
+        """End-of-RIB for `family` from a returned peer: that family's hold ends EOR_SETTLE_S from now (see
+        there); the peer's other families wait for their own End-of-RIB."""
+        held = self._held.get((peer, family))
         if held is not None and held.back and not held.eor:
             held.eor = True
             held.deadline = min(held.deadline, now + EOR_SETTLE_S)
 
-    def expired(self, now: float) -> dict[IPAddress, tuple[frozenset[IPNetwork], bool]]:
-        """Holds whose time is up, removed, each with the prefixes to withdraw and whether it ended with the
-        peer's End-of-RIB: a peer that never came back loses all it had, a returned one what it did not
-        re-send."""
-        done = {peer: (frozenset(h.unrefreshed), h.eor) for peer, h in self._held.items() if now >= h.deadline}
-        for peer in done:
-            del self._held[peer]
+    def expired(self, now: float) -> list[HoldOver]:
+        """Holds whose time is up, removed: a peer that never came back loses all it had in that family, a
+        returned one what it did not re-send."""
+        done = [HoldOver(peer, family, frozenset(h.unrefreshed), h.eor)
+                for (peer, family), h in self._held.items() if now >= h.deadline]
+        for over in done:
+            del self._held[(over.peer, over.family)]
         return done
 
     def forget(self, peer: IPAddress) -> None:
         """The peer is gone for good (Node deleted, peer removed, torn down): no hold."""
-        self._held.pop(peer, None)
+        for key in [key for key in self._held if key[0] == peer]:
+            del self._held[key]
 
     def clear(self) -> None:
         self._held.clear()

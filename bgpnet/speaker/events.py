@@ -9,6 +9,7 @@ learned before is void until re-learned).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bgpnet.model import (  # noqa: F401 - the RFC 7606 actions are part of this module's vocabulary
@@ -43,12 +44,29 @@ class PeerDown:
 
 
 @dataclass(frozen=True)
+class GracefulRestart:
+    """A peer's graceful restart capability (RFC 4724 §3).
+
+    `families` maps each address family the peer listed ("ipv4 unicast", "ipv6 unicast"; others are left out)
+    to its Forwarding State bit: whether the peer preserved forwarding for it across its restart. Only listed
+    families are retained as stale when the session drops; an empty mapping (FRR's default: it can help a
+    restarting peer but preserves nothing itself) means nothing is retained. `restart_state` (the R bit: the
+    peer has just restarted) is informational."""
+
+    restart_time: int
+    restart_state: bool
+    families: Mapping[str, bool]
+
+
+@dataclass(frozen=True)
 class PeerOpen:
-    """The OPEN `peer` sent: `restart_time` is the Restart Time of its graceful restart capability (RFC 4724),
-    None when it did not advertise one (then its routes go as soon as its session drops)."""
+    """The OPEN `peer` sent: `graceful_restart` is its graceful restart capability, None when it advertised
+    none (then its routes go as soon as its session drops). `malformed` is non-empty when the OPEN could not
+    be decoded (why): ExaBGP refuses such a session itself; bgpnet counts it and believes no capability."""
 
     peer: IPAddress
-    restart_time: int | None
+    graceful_restart: GracefulRestart | None
+    malformed: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,14 +104,15 @@ class SessionReset:
 class EndOfRib:
     """`peer` finished sending its initial table for `family` (e.g. "ipv4 unicast").
 
-    A multiprotocol session sends one per family, IPv6 routes typically after the IPv4 End-of-RIB; the agent
-    takes an End-of-RIB as "this peer's table is complete" (graceful restart hold, startup stale sweep), so the
-    speaker passes one on only after the last family bgpnet carries that the session negotiated
-    (`negotiated`, ExaBGP's list for the session; empty when unknown: passed on at once)."""
+    A multiprotocol session sends one per family, IPv6 routes typically after the IPv4 End-of-RIB. Each ends the
+    graceful restart hold of its own family; `complete` (set by the speaker) says the peer's whole table is in:
+    every family bgpnet carries that the session negotiated (`negotiated`, ExaBGP's list for the session; empty
+    when unknown: complete at once) has ended, which is what the start-up stale sweep waits for."""
 
     peer: IPAddress
     family: str
     negotiated: tuple[str, ...] = field(default=(), compare=False)
+    complete: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True)

@@ -117,8 +117,15 @@ def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer, graceful_restart:
     ]
     if graceful_restart:
         # RFC 4724 capability with our Restart Time: peers keep our routes that long when our session drops
-        # without a NOTIFICATION. ExaBGP 4.2 always sets the Restart State bit and sends End-of-RIB after its
-        # initial announcements; it keeps nothing for a restarting peer itself (bgpnet's agent is the helper).
+        # without a NOTIFICATION. ExaBGP 4.2 sets the Restart State bit (its peer.py FORCE_GRACEFUL: in the
+        # first OPEN of the process and after a reconnect, cleared only by a neighbor stop) and sends
+        # End-of-RIB after its initial announcements; it keeps nothing for a restarting peer itself (bgpnet's
+        # agent is the helper).
+        # What peers see (ExaBGP 4.2.25, Capabilities._graceful): one (AFI, SAFI) entry per family of this
+        # neighbor's `family` block — exactly the one family below, the session's — each with the Forwarding
+        # State bit (0x80) always set; ExaBGP has no knob for it. That is true for bgpnet: the routes it
+        # installed stay in the kernel across an agent/ExaBGP restart and are adopted as stale at start, so
+        # forwarding is preserved. A helper that honours §4.2 therefore keeps our routes for that family only.
         lines += [
             "    capability {",
             f"        graceful-restart {graceful_restart};",

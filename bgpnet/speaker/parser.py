@@ -27,7 +27,7 @@ from bgpnet.speaker.events import (
     SessionReset,
 )
 from bgpnet.speaker.interning import address
-from bgpnet.speaker.open_message import decode_open_restart_time
+from bgpnet.speaker.open_message import MalformedOpen, decode_open
 from bgpnet.speaker.wire import decode_update
 
 _MAX_LINE_IN_EVENT = 500
@@ -119,7 +119,10 @@ def _parse_packet(message: dict, kind: str) -> Parsed:
     text = neighbor["message"]["body"]
     body = bytes.fromhex(text[2:] if text.startswith("0x") else text)
     if kind == "open":
-        return PeerOpen(peer, decode_open_restart_time(body))
+        decoded = decode_open(body)
+        if isinstance(decoded, MalformedOpen):
+            return PeerOpen(peer, None, malformed=decoded.reason)
+        return PeerOpen(peer, decoded.graceful_restart)
     negotiated = neighbor["negotiated"]
     if negotiated["add_path"]["receive"]:
         # Path identifiers would be read as prefixes: nothing in the message can be located.

@@ -23,6 +23,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -416,8 +417,7 @@ class Speaker:
         elif isinstance(item, EndOfRib):
             with self._lock:
                 complete = self._sessions.end_of_rib(item)
-            if complete:
-                self._emit(item)
+            self._emit(replace(item, complete=complete))
         elif isinstance(item, Ignored | RelayHello):
             pass
         else:

@@ -1,5 +1,5 @@
 """Multiprotocol sessions with real BIRD2 ToRs: one BGP session per node and ToR carrying IPv4 and IPv6
-unicast — IPv6 over an IPv4 session (IPv6 next hops both ways, one End-of-RIB reaching the agent), the same with
+unicast — IPv6 over an IPv4 session (IPv6 next hops both ways, End-of-RIB per family, complete after the last), the same with
 two ToRs (each gets the node's IPv6 address on its own link: ECMP), and IPv4 over an IPv6 session (BIRD with and
 without RFC 8950 extended next hop) — real agents, ExaBGP, kernel routes and bgpnet-cni pods pinging across
 nodes."""
@@ -92,11 +92,11 @@ def test_ipv6_over_an_ipv4_session_with_ipv6_next_hops_both_ways(lab_group, tmp_
     assert "via fd00:20:1::2 on n1" in at_tor and "[n1 " in at_tor, at_tor
     assert "BGP.next_hop: fd00:20:1::2" in at_tor, at_tor
     assert "::ffff:" not in json.dumps(n1.routes("-6"))
-    # BIRD sends one End-of-RIB per family; the agent hears of one, after the last: the other one would end a
-    # graceful restart hold (and the startup stale sweep) before the routes of the other family arrived.
-    wait_for(lambda: "msg=end-of-rib peer=172.20.1.1 " in lab.agent_log(n1), 30, what="End-of-RIB at node1")
+    # BIRD sends one End-of-RIB per family; each ends its own family's graceful restart hold, and only the last
+    # one says the table is complete (the startup stale sweep waits for that one).
+    wait_for(lambda: "complete=True" in lab.agent_log(n1), 30, what="the complete End-of-RIB at node1")
     eors = [line for line in lab.agent_log(n1).splitlines() if "msg=end-of-rib peer=172.20.1.1 " in line]
-    assert len(eors) == 1, eors
+    assert len(eors) == 2 and "complete=False" in eors[0] and "complete=True" in eors[1], eors
     for node in (n1, n2):
         lab.add_pod(node)
     assert pods_reach_each_other(lab) == []

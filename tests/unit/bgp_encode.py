@@ -61,8 +61,12 @@ def open_body(asn: int, router_id: str, capabilities: bytes = b"", hold: int = 9
             + ipaddress.ip_address(router_id).packed + bytes([len(params)]) + params)
 
 
-def graceful_restart_capability(restart_time: int, flags: int = 0) -> bytes:
-    return bytes([64, 2]) + ((flags << 12) | restart_time).to_bytes(2, "big")
+def graceful_restart_capability(restart_time: int, flags: int = 0,
+                                families: tuple[tuple[int, int, int], ...] = ()) -> bytes:
+    """RFC 4724 §3; `families` as (AFI, SAFI, flags for address family), 0x80 being Forwarding State."""
+    value = ((flags << 12) | restart_time).to_bytes(2, "big") + b"".join(
+        afi.to_bytes(2, "big") + bytes([safi, family_flags]) for afi, safi, family_flags in families)
+    return bytes([64, len(value)]) + value
 
 
 def packet_line(kind: str, peer: str, body: bytes, *, asn4: bool = True, add_path: list[str] = (),

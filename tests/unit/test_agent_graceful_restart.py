@@ -6,17 +6,27 @@ from ipaddress import ip_network as N
 
 from bgpnet.agent import Agent
 from bgpnet.config import parse_config
-from bgpnet.model import NodeInfo
-from bgpnet.speaker.events import EndOfRib, PeerDown, PeerOpen, PeerUp, RoutesReceived
+from bgpnet.model import LearnedRoute, NodeInfo
+from bgpnet.speaker.events import EndOfRib, GracefulRestart, PeerDown, PeerOpen, PeerUp, RoutesReceived
 from bgpnet.stale import EOR_SETTLE_S
 from tests.unit.test_agent import N1, N2, N3, Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker, learned
 
 P2, P3 = A("172.31.0.2"), A("172.31.0.3")
 C2, C3, C20 = N("10.244.2.0/24"), N("10.244.3.0/24"), N("10.244.20.0/24")
+V6 = N("fd00:244:0:2::/64")
+V4F, V6F = "ipv4 unicast", "ipv6 unicast"
+
+
+def gr(restart_time, **families):
+    """A graceful restart capability; families as ipv4=True (Forwarding State set) / ipv6=False."""
+    return GracefulRestart(restart_time, False, {f"{name} unicast": f for name, f in families.items()})
+
+
+GR6 = gr(6, ipv4=True)  # BIRD's default: its session's family, forwarding preserved
 
 
 def make(tmp_path, **config):
-    cfg = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"], "startupGracePeriod": 10,
+    cfg = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16", "fd00:244::/48"], "startupGracePeriod": 10,
                         "routeSyncPeriod": 60, **config})
     sources, speakers, reports = [], [], []
     table, clock = FakeRouteTable(), Clock()
@@ -29,7 +39,7 @@ def make(tmp_path, **config):
     agent.reconcile()
     speaker = speakers[0]
     for peer, prefixes in ((P2, ("10.244.2.0/24", "10.244.20.0/24")), (P3, ("10.244.3.0/24",))):
-        speaker.on_event(PeerOpen(peer, 6))
+        speaker.on_event(PeerOpen(peer, GR6))
         speaker.on_event(PeerUp(peer))
         speaker.on_event(RoutesReceived(peer, tuple(learned(str(peer), p) for p in prefixes), ()))
         speaker.on_event(EndOfRib(peer, "ipv4 unicast"))
@@ -44,7 +54,7 @@ def test_restarting_peer_keeps_its_routes_and_what_it_does_not_resend_goes_at_it
     clock.now += 5
     agent.reconcile()
     assert set(table.kernel) == {C2, C20, C3}  # held for its 6 s Restart Time
-    speaker.on_event(PeerOpen(P2, 6))
+    speaker.on_event(PeerOpen(P2, GR6))
     speaker.on_event(PeerUp(P2))
     speaker.on_event(RoutesReceived(P2, (learned("172.31.0.2", "10.244.2.0/24"),), ()))
     agent.reconcile()
@@ -114,7 +124,7 @@ def test_network_unavailable_waits_for_end_of_rib_and_retries_a_failed_report(tm
         if len(calls) == 1:
             raise ConnectionError("API away")
 
-    cfg = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"], "startupGracePeriod": 10})
+    cfg = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16", "fd00:244::/48"], "startupGracePeriod": 10})
     sources, speakers, table, clock = [], [], FakeRouteTable(), Clock()
     agent = Agent(cfg, "n1", cni_conf_dir=tmp_path, make_node_source=lambda cb: sources.append(
         FakeNodeSource(cb)) or sources[-1], make_speaker=lambda rid, cb: speakers.append(
@@ -152,3 +162,74 @@ def test_not_ready_node_is_dropped_only_when_enabled_and_after_the_grace_period(
     source.on_change({"n1": N1, "n2": N2, "n3": N3})  # Ready again: peered again, its routes come back
     agent.reconcile()
     assert P3 in {p.address for p in agent.intent().peers}
+
+
+def _reopen(speaker, peer, graceful):
+    speaker.on_event(PeerOpen(peer, graceful))
+    speaker.on_event(PeerUp(peer))
+
+
+def test_an_frr_like_capability_without_families_retains_nothing(tmp_path):
+    agent, _, speaker, table, clock, _ = make(tmp_path)
+    _reopen(speaker, P2, gr(120))  # FRR's default: Restart Time 120 s, no address family
+    speaker.on_event(PeerDown(P2, "closing connection"))
+    agent.reconcile()
+    assert set(table.kernel) == {C3}  # both of P2's routes gone at once, not after 120 s
+
+
+def test_routes_of_a_family_not_in_the_capability_go_at_once_on_session_drop(tmp_path):
+    agent, _, speaker, table, clock, _ = make(tmp_path)
+    _reopen(speaker, P2, gr(6, ipv6=True))  # lists IPv6 only
+    speaker.on_event(RoutesReceived(P2, (LearnedRoute(peer=P2, prefix=V6, next_hop=A("fd00:31::2")),), ()))
+    agent.reconcile()
+    assert set(table.kernel) == {C2, C20, C3, V6}
+    speaker.on_event(PeerDown(P2, "closing connection"))
+    agent.reconcile()
+    assert set(table.kernel) == {C3, V6}  # IPv4 gone at once, IPv6 held
+
+
+def test_forwarding_state_clear_in_the_new_open_drops_that_familys_stale_routes_at_once(tmp_path):
+    agent, _, speaker, table, clock, _ = make(tmp_path)
+    _reopen(speaker, P2, gr(6, ipv4=True, ipv6=True))
+    speaker.on_event(RoutesReceived(P2, (LearnedRoute(peer=P2, prefix=V6, next_hop=A("fd00:31::2")),), ()))
+    speaker.on_event(PeerDown(P2, "closing connection"))
+    agent.reconcile()
+    assert set(table.kernel) == {C2, C20, C3, V6}
+    speaker.on_event(PeerOpen(P2, gr(6, ipv4=False, ipv6=True)))  # did not preserve IPv4 forwarding
+    agent.reconcile()
+    assert set(table.kernel) == {C3, V6}
+
+
+def test_a_new_open_without_the_capability_drops_every_stale_route(tmp_path):
+    agent, _, speaker, table, clock, _ = make(tmp_path)
+    speaker.on_event(PeerDown(P2, "closing connection"))
+    speaker.on_event(PeerOpen(P2, None))
+    agent.reconcile()
+    assert set(table.kernel) == {C3}
+
+
+def test_end_of_rib_sweeps_its_own_family_only(tmp_path):
+    agent, _, speaker, table, clock, _ = make(tmp_path)
+    _reopen(speaker, P2, gr(6, ipv4=True, ipv6=True))
+    speaker.on_event(RoutesReceived(P2, (LearnedRoute(peer=P2, prefix=V6, next_hop=A("fd00:31::2")),), ()))
+    speaker.on_event(PeerDown(P2, "closing connection"))
+    _reopen(speaker, P2, gr(6, ipv4=True, ipv6=True))
+    speaker.on_event(EndOfRib(P2, V6F))  # IPv6 re-sent nothing; IPv4 still to come
+    clock.now += EOR_SETTLE_S
+    agent.reconcile()
+    assert set(table.kernel) == {C2, C20, C3}
+    speaker.on_event(RoutesReceived(P2, (learned("172.31.0.2", "10.244.2.0/24"),), ()))
+    speaker.on_event(EndOfRib(P2, V4F))
+    clock.now += EOR_SETTLE_S
+    agent.reconcile()
+    assert set(table.kernel) == {C2, C3}
+
+
+def test_a_malformed_open_is_counted_and_its_capability_not_believed(tmp_path):
+    agent, _, speaker, table, clock, _ = make(tmp_path)
+    before = agent.counters.bad_speaker_messages
+    speaker.on_event(PeerOpen(P2, None, malformed="optional parameter header overruns the parameters"))
+    assert agent.counters.bad_speaker_messages == before + 1
+    speaker.on_event(PeerDown(P2, "closing connection"))
+    agent.reconcile()
+    assert set(table.kernel) == {C3}

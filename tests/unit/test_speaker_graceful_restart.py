@@ -8,7 +8,7 @@ from pathlib import Path
 from bgp_encode import graceful_restart_capability, open_body, packet_line
 
 from bgpnet.speaker import exabgp_process
-from bgpnet.speaker.events import PeerOpen
+from bgpnet.speaker.events import GracefulRestart, PeerOpen
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
 from bgpnet.speaker.parser import Ignored, parse_line
 from tests.unit.test_speaker_config import PEERS, RELAY
@@ -35,7 +35,8 @@ def test_received_open_gives_the_peers_restart_time_or_none():
     # Raw OPENs as ExaBGP 4.2.25 hands them over (`receive { packets; open; }`).
     multiprotocol = bytes([1, 4, 0, 1, 0, 1])
     with_gr = open_body(64512, "10.0.0.3", multiprotocol + graceful_restart_capability(30, flags=8))
-    assert parse_line(packet_line("open", "10.0.0.3", with_gr)) == PeerOpen(ip("10.0.0.3"), 30)
+    assert parse_line(packet_line("open", "10.0.0.3", with_gr)) == PeerOpen(ip("10.0.0.3"),
+                                                                           GracefulRestart(30, True, {}))
     assert parse_line(packet_line("open", "10.0.0.3", open_body(64512, "10.0.0.3", multiprotocol))
                       ) == PeerOpen(ip("10.0.0.3"), None)
     assert parse_line(packet_line("open", "10.0.0.3", with_gr, direction="send")) == Ignored("open")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bgpnet.model import LearnedRoute
 from bgpnet.speaker import interning
-from bgpnet.speaker.events import BadMessage, EndOfRib, PeerOpen, RoutesReceived
+from bgpnet.speaker.events import BadMessage, EndOfRib, GracefulRestart, PeerOpen, RoutesReceived
 from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
 
 DATA = Path(__file__).parent / "data" / "exabgp"
@@ -31,7 +31,7 @@ def test_recorded_bird_session_becomes_the_expected_sequence():
     attrs = dict(peer=TOR, next_hop=TOR, as_path=(65000,), communities=("65000:100", "65000:1:2"))
     assert parsed == [
         StateChange(TOR, "connected"),
-        PeerOpen(TOR, 120),  # BIRD's default graceful restart time
+        PeerOpen(TOR, GracefulRestart(120, False, {})),  # BIRD 2 default "graceful restart aware": no family
         Ignored("negotiated"),
         StateChange(TOR, "up"),
         RoutesReceived(TOR, (LearnedRoute(prefix=net("10.200.2.0/24"), **attrs),
@@ -125,7 +125,8 @@ def test_families_bgpnet_does_not_carry_are_skipped():
 
 def test_open_carries_the_graceful_restart_time_or_none():
     with_gr = open_body(65000, "10.0.0.3", graceful_restart_capability(30, flags=8))
-    assert parse_line(packet_line("open", "10.0.0.3", with_gr)) == PeerOpen(ip("10.0.0.3"), 30)
+    assert parse_line(packet_line("open", "10.0.0.3", with_gr)) == PeerOpen(ip("10.0.0.3"),
+                                                                           GracefulRestart(30, True, {}))
     assert parse_line(packet_line("open", "10.0.0.3", open_body(65000, "10.0.0.3", bytes([1, 4, 0, 1, 0, 1])))
                       ) == PeerOpen(ip("10.0.0.3"), None)
     assert parse_line(packet_line("open", "10.0.0.3", with_gr, direction="send")) == Ignored("open")
@@ -136,7 +137,7 @@ def test_open_with_rfc9072_extended_optional_parameters():
     params = bytes([255, 255]) + (3 + len(capability)).to_bytes(2, "big") + bytes([2]) + \
         len(capability).to_bytes(2, "big") + capability
     body = bytes([4, 0xFD, 0xE8, 0, 90, 10, 0, 0, 3]) + params
-    assert parse_line(packet_line("open", "10.0.0.3", body)) == PeerOpen(ip("10.0.0.3"), 45)
+    assert parse_line(packet_line("open", "10.0.0.3", body)) == PeerOpen(ip("10.0.0.3"), GracefulRestart(45, False, {}))
 
 
 # --- every decoded UPDATE agrees with ExaBGP's own decoder -------------------------------------------------
@@ -248,3 +249,10 @@ def test_malformed_updates_get_an_rfc7606_verdict_not_an_error(line, action, rea
     malformed = parsed.malformed
     assert (malformed.action, reason in malformed.reason) == (action, True), malformed
     assert not getattr(parsed, "announced", ())
+
+
+def test_a_malformed_open_is_reported_not_raised_and_carries_no_capability():
+    body = bytes.fromhex("04FE4C00090AFE00020102")  # optional parameters length 1, one octet following
+    parsed = parse_line(packet_line("open", "10.0.0.3", body))
+    assert isinstance(parsed, PeerOpen) and parsed.graceful_restart is None
+    assert "overruns" in parsed.malformed
