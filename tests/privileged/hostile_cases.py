@@ -273,6 +273,13 @@ UPDATE_CASES: tuple[UpdateCase, ...] = (
     UpdateCase("unknown-well-known", TREAT_AS_WITHDRAW,
                again(lambda p: p.good + attr(99, b"\x01", WELL_KNOWN)),
                "unrecognised attribute with the Optional flag clear"),
+    # --- several errors in one UPDATE: the strongest action wins ----------------------------------------
+    UpdateCase("several-errors-withdraw-beats-discard", TREAT_AS_WITHDRAW,
+               again(lambda p: origin(3) + path(p.asn) + next_hop(p.hop) + attr(ATOMIC_AGGREGATE, b"\x00")),
+               "ORIGIN value 3 (treat-as-withdraw) and ATOMIC_AGGREGATE length 1 (discard)"),
+    UpdateCase("several-errors-reset-beats-withdraw", SESSION_RESET,
+               lambda p: update_body(attributes=origin(3) + path(p.asn) + bytes([OPTIONAL, MP_REACH])),
+               "ORIGIN value 3 (treat-as-withdraw) and a truncated attribute header with nothing located (reset)"),
     # --- attribute-discard (the UPDATE announces `fresh`, which must be installed) -----------------------
     UpdateCase("as4-path-segment-type-9", ATTRIBUTE_DISCARD,
                fresh(lambda p: p.good + attr(AS4_PATH, _segment(9, 1, p.asn_octets()), OPTIONAL_TRANSITIVE)),

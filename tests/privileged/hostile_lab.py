@@ -123,6 +123,13 @@ class HostileLab:
         out = self.node1.ns.run("ip", "-4", "route", "show", "proto", "179", "via", ROGUE_IP, timeout=60).stdout
         return sum(1 for line in out.splitlines() if line.strip())
 
+    def fib_prefixes(self) -> int:
+        """Prefixes in node1's FIB trie, read from /proc/<agent PID>/net (which shows the agent's namespace):
+        no route dump, so it can be polled while tens of thousands of routes come and go."""
+        text = Path(f"/proc/{self.agent_pid()}/net/fib_triestat").read_text()
+        main = text.split("Main:", 1)[1]
+        return int(main.split("Prefixes:", 1)[1].split()[0])
+
     def node2_route_intact(self) -> bool:
         """node2's pod CIDR in node1's kernel through the ToR only (172.20.1.1), as before any test."""
         text = self.routes().get(NODE2_CIDR, "")
