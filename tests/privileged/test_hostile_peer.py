@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -85,7 +86,7 @@ def rack(tmp_path_factory):
 
 
 @pytest.fixture
-def hostile(rack, request) -> HostileLab:
+def hostile(rack, request) -> Iterator[HostileLab]:
     """The rack with no rogue session or route left over. After each test a clean rogue session must still
     get a route installed; when it does not (a case broke node1's agent: that test fails on its own
     assertions), node1's agent is restarted so the next tests measure a working node, not the breakage."""
@@ -199,6 +200,7 @@ def test_malformed_update(hostile, processes, case: UpdateCase):
     if ended is not None:
         hostile.wait_rogue_gone()
         assert_clean_session_installs(hostile, p.sentinel)
+        assert_undisturbed(hostile, processes)
     # Checked last, so that a failure here means everything else already held.
     want = dict(counts)
     if case.action in MALFORMED_ACTIONS:
@@ -227,12 +229,18 @@ def test_more_specific_of_node2_cidr_with_node2_origin_is_refused(hostile, proce
     assert_undisturbed(hostile, processes)
 
 
+def rejected(hostile: HostileLab, reason: str) -> float:
+    return hostile.metric("bgpnet_bgp_prefixes_rejected_total", peer=ROGUE_IP, reason=reason)
+
+
 def test_node2_cidr_from_rogue_origin_is_refused(hostile, processes):
+    before = rejected(hostile, "wrong-origin")
     with hostile.established_session() as session:
         routes = decided_with_sentinel(hostile, session, announce([NODE2_CIDR], ROGUE_ASN, ROGUE_IP),
                                        "10.244.91.0/24")
         record("hijack node2's exact CIDR, path [rogue]", session, "not installed (node2's route via the ToR kept)")
         assert NODE2_CIDR not in routes, hostile.routes()
+        assert rejected(hostile, "wrong-origin") == before + 1
     assert_undisturbed(hostile, processes)
 
 
@@ -241,10 +249,12 @@ def test_duplicate_as_path_first_looped_wins(hostile, processes):
     even though a second, clean AS_PATH follows."""
     attributes = origin() + path(ROGUE_ASN, NODE_ASNS[1]) + path(ROGUE_ASN) + next_hop(ROGUE_IP)
     body = update_body(attributes=attributes, announced=nlri("10.244.92.0/24"))
+    before = rejected(hostile, "as-path-loop")
     with hostile.established_session() as session:
         routes = decided_with_sentinel(hostile, session, body, "10.244.92.128/25")
         record("duplicate AS_PATH, first looped", session, "not installed (first wins)")
         assert "10.244.92.0/24" not in routes, routes
+        assert rejected(hostile, "as-path-loop") == before + 1
     assert_undisturbed(hostile, processes)
 
 
@@ -286,6 +296,7 @@ def test_malformed_open(hostile, processes, name):
     assert_undisturbed(hostile, processes)
     assert hostile.rogue_peer_state() != "established"
     assert_clean_session_installs(hostile, "10.244.94.0/24")
+    assert_undisturbed(hostile, processes)  # also a while later: nothing restarted behind the test's back
 
 
 # --- header errors -----------------------------------------------------------------------------------------
@@ -309,6 +320,7 @@ def test_header_error(hostile, processes, name):
         hostile.wait_rogue_gone()
     assert_undisturbed(hostile, processes)
     assert_clean_session_installs(hostile, "10.244.96.0/24")
+    assert_undisturbed(hostile, processes)
 
 
 # --- session flaps -----------------------------------------------------------------------------------------
