@@ -24,7 +24,7 @@ class PodmanError(RuntimeError):
     """A podman command failed; the message carries its arguments and stderr."""
 
 
-def containers_conf(root: Path) -> str:
+def containers_conf(root: Path, volatile: Path) -> str:
     ulimits = ", ".join(f'"{u}"' for u in ULIMITS)
     return f"""[containers]
 default_ulimits = [{ulimits}]
@@ -33,7 +33,7 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "{root}/events.log"
-tmp_dir = "{root}/tmp"
+tmp_dir = "{volatile}/tmp"
 """
 
 
@@ -57,24 +57,29 @@ def fs_type_of(path: Path, mounts: str) -> str:
     return kind
 
 
-def storage_conf(root: Path, driver: str) -> str:
+def storage_conf(root: Path, volatile: Path, driver: str) -> str:
     return f"""[storage]
 driver = "{driver}"
-runroot = "{root}/run"
+runroot = "{volatile}/run"
 graphroot = "{root}/graph"
 """
 
 
 class Podman:
-    """`podman` bound to the configuration under `root` (created if missing; reused if present)."""
+    """`podman` bound to the configuration under `root` (created if missing; reused if present).
 
-    def __init__(self, root: Path) -> None:
+    Images and containers are stored under `root`; run state (container processes, locks) under `volatile`,
+    by default `root` too. A storage kept across reboots needs a `volatile` on tmpfs (under /run): podman
+    recognises a reboot by its run state being gone, and would otherwise trust stale "running" records."""
+
+    def __init__(self, root: Path, volatile: Path | None = None) -> None:
         self.root = root
-        for sub in ("run", "graph", "tmp"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        (root / "containers.conf").write_text(containers_conf(root))
+        self.volatile = volatile or root
+        for directory in (root / "graph", self.volatile / "run", self.volatile / "tmp"):
+            directory.mkdir(parents=True, exist_ok=True)
+        (root / "containers.conf").write_text(containers_conf(root, self.volatile))
         self.driver = storage_driver(fs_type_of(root, Path("/proc/self/mounts").read_text()))
-        (root / "storage.conf").write_text(storage_conf(root, self.driver))
+        (root / "storage.conf").write_text(storage_conf(root, self.volatile, self.driver))
         self.env = {**os.environ, "CONTAINERS_CONF": str(root / "containers.conf"),
                     "CONTAINERS_STORAGE_CONF": str(root / "storage.conf")}
 

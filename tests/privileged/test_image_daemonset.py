@@ -14,6 +14,8 @@ One cluster for the module; the tests read it in order.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import shutil
@@ -21,21 +23,22 @@ import subprocess
 import time
 
 import pytest
-import yaml
 
+from bgpnet.lab import commands
 from bgpnet.lab.cluster import Cluster, ClusterNode, executable, source_root, wait_for
+from bgpnet.lab.commands import Progress
+from bgpnet.lab.daemonset import cni_conf_dir, installed_plugin, pod_spec, start_agent_pod
 from bgpnet.lab.image import BASE_IMAGE, base_tarball, build_image, host_recipe, import_base
 from bgpnet.lab.netns import NetnsGroup
-from bgpnet.lab.pod_runner import RunningPod, exec_in, logs, prepare_node, probe, start_pod, stop_pod
-from bgpnet.lab.pod_template import NodeFacts, config_map_files, daemonset_pod_spec
+from bgpnet.lab.pod_runner import RunningPod, exec_in, logs, probe, stop_pod
 from bgpnet.lab.podman import Podman
-from bgpnet.lab.topology import API_IP
+from bgpnet.lab.state import StateStore
+from bgpnet.lab.topology import plan_lab
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 ROOT = source_root()
 NODES = (1, 2, 3)
-CNI_BIN = "opt/cni/bin"  # the cni-bin volume's hostPath, under a node's root
 
 # The runtime's view when it executes the plugin: a mount namespace in which the machine's python3 (Debian's
 # /usr/bin/python3 and its stdlib; /bin is a symlink to /usr/bin) is covered by empty tmpfs mounts, and a PATH
@@ -53,10 +56,6 @@ exec "$@"
 """
 
 
-def _manifest(name: str) -> list[dict]:
-    return list(yaml.safe_load_all((ROOT / "manifests" / name).read_text()))
-
-
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory):
     pm = Podman(tmp_path_factory.mktemp("podman"))
@@ -70,7 +69,7 @@ def podman(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image(podman):
-    spec = daemonset_pod_spec(_manifest("30-daemonset.yaml"))
+    spec = pod_spec()
     (ref,) = {c["image"] for c in spec["containers"] + spec["initContainers"]}
     import_base(podman, base_tarball(ROOT / ".cache" / "image", host_recipe()))
     built = build_image(podman, ROOT, ref, base=BASE_IMAGE)
@@ -80,22 +79,15 @@ def image(podman):
 
 @pytest.fixture(scope="module")
 def lab(image, podman, tmp_path_factory):
-    spec = daemonset_pod_spec(_manifest("30-daemonset.yaml"))
-    config_maps = config_map_files(_manifest("20-configmap.yaml"))
+    spec = pod_spec()
     group = NetnsGroup()
     pods: list[RunningPod] = []
     try:
         cluster = Cluster(group, tmp_path_factory.mktemp("imagelab"), in_cluster=True)
-        assert cluster.credentials is not None
-        port = int(cluster.api_url.rsplit(":", 1)[1])
         started = time.monotonic()
         for i in NODES:
             node = cluster.add_node(i, start_agent=False)
-            facts = NodeFacts(name=node.name, netns_path=node.ns.path, root=node.workdir / "root",
-                              config_maps=node.workdir / "configmaps", service_account=node.workdir / "sa",
-                              api_host=API_IP, api_port=port)
-            prepare_node(spec, facts, config_maps, cluster.credentials.token, cluster.credentials.cert.read_bytes())
-            pods.append(start_pod(podman, spec, facts, f"bgpnet-agent-{node.name}"))
+            pods.append(start_agent_pod(cluster, node, podman, spec, f"bgpnet-agent-{node.name}"))
         yield cluster, pods, started
     finally:
         for pod in pods:
@@ -113,8 +105,8 @@ def _without_python(plugin: str) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", HIDE_PYTHON, "sh", plugin]
 
 
-def _installed_plugin(node: ClusterNode) -> str:
-    return str(node.workdir / "root" / CNI_BIN / "bgpnet-cni")
+def _installed_plugin(cluster: Cluster, node: ClusterNode) -> str:
+    return str(installed_plugin(cluster, node, pod_spec()))
 
 
 def test_image_carries_the_agent_and_a_cni_bundle(image, podman):
@@ -132,7 +124,8 @@ def test_init_container_installed_the_bundle_on_every_node(lab):
     cluster, pods, _ = lab
     for pod in pods:
         node = cluster.nodes[pod.node.name]
-        bin_dir = node.workdir / "root" / CNI_BIN
+        bin_dir = installed_plugin(cluster, node, pod_spec()).parent
+        assert bin_dir == node.workdir / "root/opt/cni/bin"  # the cni-bin hostPath, under the node's root
         (bundle_id,) = [p.name for p in (bin_dir / "bgpnet").iterdir()]
         assert f"installed {bin_dir}/bgpnet-cni (bundle {bundle_id})" in pod.init_output["install-cni"]
         bundle = bin_dir / "bgpnet" / bundle_id
@@ -175,7 +168,7 @@ def test_hiding_python_stops_a_plugin_that_needs_the_hosts_python(lab):
     proc = subprocess.run(node.ns.argv(_without_python(executable("bgpnet-cni"))), env=env, input="{}",
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0 and "supportedVersions" not in proc.stdout, proc
-    proc = subprocess.run(node.ns.argv(_without_python(_installed_plugin(node))), env=env, input="{}",
+    proc = subprocess.run(node.ns.argv(_without_python(_installed_plugin(cluster, node))), env=env, input="{}",
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and "supportedVersions" in proc.stdout, proc
 
@@ -183,8 +176,8 @@ def test_hiding_python_stops_a_plugin_that_needs_the_hosts_python(lab):
 def test_pods_wired_by_the_installed_plugin_without_python_ping_across_nodes(lab):
     cluster, _, started = lab
     for node in cluster.nodes.values():
-        pod = cluster.add_pod(node, conf_dir=node.workdir / "root" / "etc/cni/net.d",
-                              plugin_argv=_without_python(_installed_plugin(node)))
+        pod = cluster.add_pod(node, conf_dir=cni_conf_dir(cluster, node, pod_spec()),
+                              plugin_argv=_without_python(_installed_plugin(cluster, node)))
         assert pod.ip.startswith(node.pod_cidr.rsplit(".", 1)[0] + ".")
         # The IPAM reservation is in the node's own data dir, as the ConfigMap (relocated) says.
         assert (node.workdir / "root" / "var/lib/cni/bgpnet").is_dir()
@@ -205,3 +198,23 @@ def test_bgpnet_status_inside_the_agent_container_lists_its_peers(lab, podman):
             line = next((ln for ln in out.splitlines() if ln.startswith(other.ip)), "")
             assert "Established" in line, out
         assert cluster.nodes[pod.node.name].pod_cidr in out, out
+
+
+def test_lab_up_with_the_image_runs_agents_as_containers_and_down_removes_them(image, podman, tmp_path):
+    store = StateStore(tmp_path / "state")
+    out, log = io.StringIO(), io.StringIO()
+    code = commands.up(plan_lab(2, 1, "mesh", "bird"), store, as_json=True, out=out, progress=Progress(log),
+                       image=image.ref, podman=podman)
+    try:
+        assert code == 0, log.getvalue()
+        doc = json.loads(out.getvalue())
+        assert doc["matrix"]["allReached"] and len(doc["matrix"]["pairs"]) == 2
+        containers = [n["agentContainers"] for n in doc["nodes"]]
+        assert containers == [[f"{doc['tag']}-node{i}-agent"] for i in (1, 2)]
+        running = podman("ps", "--format", "{{.Names}}").stdout.split()
+        assert {c for names in containers for c in names} <= set(running)
+    finally:
+        assert commands.down(store, progress=lambda _m: None) == 0
+    left = podman("ps", "--all", "--format", "{{.Names}}").stdout.split()
+    assert not [name for name in left if name.startswith(doc["tag"])]
+    assert not [ns for ns in os.listdir("/run/netns") if ns.startswith(doc["tag"])]

@@ -142,7 +142,8 @@ def test_build_passes_the_base_as_a_build_argument():
                                             ("tmpfs", "vfs")])
 def test_storage_driver_by_file_system(fs, driver):
     assert storage_driver(fs) == driver
-    assert f'driver = "{driver}"' in storage_conf(Path("/p"), driver)
+    conf = storage_conf(Path("/p"), Path("/run/v"), driver)
+    assert f'driver = "{driver}"' in conf and 'runroot = "/run/v/run"' in conf and 'graphroot = "/p/graph"' in conf
 
 
 def test_file_system_of_a_path_is_its_longest_mount_point():
