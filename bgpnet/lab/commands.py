@@ -300,6 +300,12 @@ def status(store: StateStore, *, as_json: bool, out: TextIO = sys.stdout) -> int
         "namespaces": {name: probe.netns_exists(name) for name in state.namespaces},
         "processes": [{"pid": p.pid, "name": p.name, "running": is_running(p)} for p in state.processes],
     }
+    agents = [c for n in (state.description or {}).get("nodes", []) for c in n.get("agentContainers", [])]
+    if agents:
+        # `up --image`: the agents are podman containers, not processes the lab started itself.
+        podman = Podman(Path(state.podman_root), Path(state.podman_volatile or state.podman_root))
+        up_now = set(podman("ps", "--format", "{{.Names}}", check=False).stdout.split())
+        health["processes"] += [{"pid": 0, "name": f"container {c}", "running": c in up_now} for c in agents]
     result = _observe(state.description) if state.description else {}
     if as_json:
         json.dump({"tag": state.tag, "complete": state.description is not None, **(state.description or {}),
@@ -307,9 +313,10 @@ def status(store: StateStore, *, as_json: bool, out: TextIO = sys.stdout) -> int
         out.write("\n")
     else:
         down_ns = [n for n, ok in health["namespaces"].items() if not ok]
-        dead = [p for p in health["processes"] if not p["running"]]
+        procs = health["processes"]
+        dead = [p for p in procs if not p["running"]]
         out.write(f"bgpnet lab {state.tag}: {len(state.namespaces)} namespaces"
-                  f"{f' ({len(down_ns)} missing)' if down_ns else ''}, {len(state.processes)} processes"
+                  f"{f' ({len(down_ns)} missing)' if down_ns else ''}, {len(procs)} processes"
                   f"{f' ({len(dead)} not running)' if dead else ''}\n")
         for p in health["processes"]:
             out.write(f"  {'running' if p['running'] else 'STOPPED'} {p['pid']:>7} {p['name']}\n")

@@ -27,6 +27,7 @@ since the manifest requires such values (CNI_BIN_DIR_HOST) to equal the volume's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,20 @@ def daemonset_pod_spec(documents: list[dict[str, Any]]) -> dict[str, Any]:
     return daemonsets[0]["spec"]["template"]["spec"]
 
 
+BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+DECIMAL_SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9}
+
+
+def tmpfs_size(quantity: str, volume: str = "") -> int:
+    """A Kubernetes quantity ("16Mi", "500M", "1048576") as bytes, for tmpfs's size= option."""
+    match = re.fullmatch(r"(\d+)([A-Za-z]*)", quantity)
+    suffix = match.group(2) if match else "?"
+    factor = BINARY_SUFFIXES.get(suffix) or DECIMAL_SUFFIXES.get(suffix)
+    if match is None or factor is None:
+        raise TemplateError(f"volume {volume!r}: sizeLimit {quantity!r} is not a quantity this lab understands")
+    return int(match.group(1)) * factor
+
+
 def host_path(node: NodeFacts, path: str) -> Path:
     return node.root / path.lstrip("/")
 
@@ -91,7 +106,7 @@ def _volume_sources(spec: Mapping[str, Any], node: NodeFacts) -> dict[str, tuple
             out[name] = ("bind", str(node.config_maps / volume["configMap"]["name"]))
         elif "emptyDir" in volume:
             size = volume["emptyDir"].get("sizeLimit")
-            out[name] = ("tmpfs", f"size={size[:-1].lower()}" if size else "")
+            out[name] = ("tmpfs", f"size={tmpfs_size(size, name)}" if size else "")
         else:
             raise TemplateError(f"volume {name!r}: only hostPath, configMap and emptyDir are supported")
     return out

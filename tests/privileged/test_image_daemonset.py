@@ -31,6 +31,7 @@ from bgpnet.lab.daemonset import cni_conf_dir, installed_plugin, pod_spec, start
 from bgpnet.lab.image import BASE_IMAGE, base_tarball, build_image, host_recipe, import_base
 from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.pod_runner import RunningPod, exec_in, logs, probe, stop_pod
+from bgpnet.lab.pod_template import HttpProbe
 from bgpnet.lab.podman import Podman
 from bgpnet.lab.state import StateStore
 from bgpnet.lab.topology import plan_lab
@@ -101,6 +102,11 @@ def _agent_alive(podman: Podman, pod: RunningPod) -> None:
         raise AssertionError(f"{pod.name}'s agent container is {state}:\n{logs(podman, pod, 'agent')[-3000:]}")
 
 
+def _probe_ok(podman: Podman, pod: RunningPod, check: HttpProbe) -> bool:
+    _agent_alive(podman, pod)  # a crashed agent fails at once, with its log, instead of after the timeout
+    return probe(pod.node, check) == 200
+
+
 def _without_python(plugin: str) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", HIDE_PYTHON, "sh", plugin]
 
@@ -144,7 +150,7 @@ def test_agent_probes_answer_on_every_node(lab, podman):
         run = pod.containers["agent"]
         assert {p.kind for p in run.probes} == {"liveness", "readiness"}
         for check in run.probes:
-            wait_for(lambda c=check, p=pod: (_agent_alive(podman, p), probe(p.node, c) == 200)[1], 90,
+            wait_for(lambda c=check, p=pod: _probe_ok(podman, p, c), 90,
                      what=f"{pod.name} {check.kind} {check.path} -> 200")
 
 
@@ -215,6 +221,10 @@ def test_lab_up_with_the_image_runs_agents_as_containers_and_down_removes_them(i
         assert containers == [[f"{doc['tag']}-node{i}-agent"] for i in (1, 2)]
         running = podman("ps", "--format", "{{.Names}}").stdout.split()
         assert {c for names in containers for c in names} <= set(running)
+        status_out = io.StringIO()
+        assert commands.status(store, as_json=True, out=status_out) == 0
+        shown = {p["name"]: p["running"] for p in json.loads(status_out.getvalue())["processes"]}
+        assert {f"container {c[0]}": True for c in containers}.items() <= shown.items()
     finally:
         assert commands.down(store, progress=lambda _m: None) == 0
     left = podman("ps", "--all", "--format", "{{.Names}}").stdout.split()

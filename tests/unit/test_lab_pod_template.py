@@ -20,6 +20,7 @@ from bgpnet.lab.pod_template import (
     daemonset_pod_spec,
     host_path_dirs,
     pod_runs,
+    tmpfs_size,
 )
 from bgpnet.lab.podman import fs_type_of, storage_conf, storage_driver
 
@@ -76,7 +77,7 @@ def test_agent_gets_config_map_mounts_env_and_least_privilege(spec):
     assert "/lab/node2/cm/bgpnet-config:/etc/bgpnet:ro" in volumes
     assert "/lab/node2/root/var/run/bgpnet:/var/run/bgpnet" in volumes
     assert "/lab/node2/root/var/lib/cni:/var/lib/cni:ro" in volumes
-    assert _pairs(agent.argv, "--tmpfs") == ["/tmp:size=16m"]
+    assert _pairs(agent.argv, "--tmpfs") == [f"/tmp:size={16 * 2**20}"]
     assert [a for a in agent.argv if a.startswith("--cap-")] == ["--cap-drop=all", "--cap-add=NET_ADMIN",
                                                                  "--cap-add=NET_BIND_SERVICE"]
     assert "--read-only" in agent.argv and _pairs(agent.argv, "--security-opt") == ["no-new-privileges"]
@@ -87,6 +88,18 @@ def test_agent_gets_config_map_mounts_env_and_least_privilege(spec):
     assert agent.argv[image_at + 1] == "agent" and "--config=/etc/bgpnet/config.yaml" in agent.argv
     assert {(p.kind, p.path, p.port) for p in agent.probes} == {("liveness", "/healthz", 9179),
                                                                ("readiness", "/readyz", 9179)}
+
+
+@pytest.mark.parametrize(("quantity", "size"), [("16Mi", 16 * 2**20), ("1Gi", 2**30), ("500M", 500 * 10**6),
+                                                ("64k", 64_000), ("4096", 4096)])
+def test_empty_dir_size_limits_become_tmpfs_sizes(quantity, size):
+    assert tmpfs_size(quantity) == size
+
+
+@pytest.mark.parametrize("quantity", ["1.5Gi", "16Q", "Mi", "-1"])
+def test_unknown_quantities_are_refused(quantity):
+    with pytest.raises(TemplateError, match=f"sizeLimit {quantity!r}"):
+        tmpfs_size(quantity, "tmp")
 
 
 def test_every_host_path_volume_becomes_a_node_directory(spec):
