@@ -5,8 +5,7 @@ Before the pod: the node's hostPath directories, the ConfigMap's files and the s
 start detached, and `probe` performs a probe's httpGet from inside the node's network namespace (the pod is
 hostNetwork, so its ports are the node's).
 
-The ConfigMap's `cni.dataDir` is a host path the CNI plugin uses on the node; it is relocated under the node's
-root like every hostPath, so the lab's nodes never share (or touch the machine's) IPAM directory.
+The agent's config file from the ConfigMap is written with its host paths relocated (see `relocated_config`).
 """
 
 from __future__ import annotations
@@ -17,23 +16,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from bgpnet.lab.netns import entered
-from bgpnet.lab.pod_template import ContainerRun, HttpProbe, NodeFacts, host_path, host_path_dirs, pod_runs
+from bgpnet.lab.pod_template import (
+    AGENT_CONFIG_KEY,
+    ContainerRun,
+    HttpProbe,
+    NodeFacts,
+    host_path_dirs,
+    pod_runs,
+    relocated_config,
+)
 from bgpnet.lab.podman import Podman, PodmanError
-
-CONFIG_KEY = "config.yaml"
-
-
-def relocated_config(text: str, node: NodeFacts) -> str:
-    """The agent config with the plugin's host paths (cni.dataDir, cni.logFile) under the node's root."""
-    config = yaml.safe_load(text)
-    cni = config.setdefault("cni", {})
-    cni["dataDir"] = str(host_path(node, cni.get("dataDir", "/var/lib/cni/bgpnet")))
-    if cni.get("logFile"):
-        cni["logFile"] = str(host_path(node, cni["logFile"]))
-    return yaml.safe_dump(config, sort_keys=False)
 
 
 def prepare_node(spec: Mapping[str, Any], node: NodeFacts, config_maps: Mapping[str, Mapping[str, str]],
@@ -46,7 +39,7 @@ def prepare_node(spec: Mapping[str, Any], node: NodeFacts, config_maps: Mapping[
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         for key, content in data.items():
-            (target / key).write_text(relocated_config(content, node) if key == CONFIG_KEY else content)
+            (target / key).write_text(relocated_config(content, node) if key == AGENT_CONFIG_KEY else content)
     node.service_account.mkdir(parents=True, exist_ok=True)
     (node.service_account / "token").write_text(token)
     (node.service_account / "ca.crt").write_bytes(ca_pem)

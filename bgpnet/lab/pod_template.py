@@ -33,7 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+AGENT_CONFIG_KEY = "config.yaml"  # the ConfigMap key holding the agent's config file
 PULL_POLICIES = {"IfNotPresent": "missing", "Never": "never", "Always": "always"}
 
 
@@ -198,6 +201,19 @@ def pod_runs(spec: Mapping[str, Any], node: NodeFacts, pod_name: str) -> list[Co
     """Every container of the pod in start order: init containers first, then the others."""
     return [*(container_run(c, spec, node, init=True, pod_name=pod_name) for c in spec.get("initContainers", [])),
             *(container_run(c, spec, node, init=False, pod_name=pod_name) for c in spec["containers"])]
+
+
+def relocated_config(text: str, node: NodeFacts) -> str:
+    """The agent config with the plugin's host paths (cni.dataDir, cni.logFile) under the node's root.
+
+    The CNI plugin uses them on the node, outside the pod, so they are host paths like a hostPath volume's;
+    relocated, the lab's nodes never share (or touch the machine's) IPAM directory."""
+    config = yaml.safe_load(text)
+    cni = config.setdefault("cni", {})
+    cni["dataDir"] = str(host_path(node, cni.get("dataDir", "/var/lib/cni/bgpnet")))
+    if cni.get("logFile"):
+        cni["logFile"] = str(host_path(node, cni["logFile"]))
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def config_map_files(documents: list[dict[str, Any]]) -> dict[str, dict[str, str]]:

@@ -10,7 +10,6 @@ import yaml
 
 from bgpnet.config import parse_config
 from bgpnet.lab.image import BaseRecipe, build_argv, mmdebstrap_argv
-from bgpnet.lab.pod_runner import relocated_config
 from bgpnet.lab.pod_template import (
     SERVICE_ACCOUNT_DIR,
     NodeFacts,
@@ -20,6 +19,7 @@ from bgpnet.lab.pod_template import (
     daemonset_pod_spec,
     host_path_dirs,
     pod_runs,
+    relocated_config,
     tmpfs_size,
 )
 from bgpnet.lab.podman import fs_type_of, storage_conf, storage_driver
