@@ -164,6 +164,10 @@ def _lab_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--json", action="store_true", help="print only a JSON description on stdout")
     up.add_argument("--in-cluster", action="store_true",
                     help="agents use the in-cluster config as in a DaemonSet pod (HTTPS, service-account token)")
+    up.add_argument("--image", nargs="?", const="", metavar="REF",
+                    help="run each node's agent as the DaemonSet's pod (manifests/) from this image with podman "
+                         "(default: the manifest's image); built from the checkout's Dockerfile if missing; "
+                         "mesh mode only")
     status = lab_sub.add_parser("status", help="show the running lab: processes, matrix, routes")
     status.add_argument("--json", action="store_true")
     lab_sub.add_parser("down", help="remove every namespace, process and file the lab made")
@@ -180,7 +184,12 @@ def run_lab(args: argparse.Namespace) -> int:
     try:
         if args.lab_command == "up":
             plan = plan_lab(args.nodes, args.pods_per_node, args.mode, args.tor)
-            return commands.up(plan, store, as_json=args.json, in_cluster=args.in_cluster)
+            image = None
+            if args.image is not None:
+                from bgpnet.lab.daemonset import manifest_image
+
+                image = args.image or manifest_image()
+            return commands.up(plan, store, as_json=args.json, in_cluster=args.in_cluster, image=image)
         if args.lab_command == "status":
             return commands.status(store, as_json=args.json)
         return commands.down(store)

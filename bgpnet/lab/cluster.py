@@ -326,9 +326,14 @@ class Cluster:
         return (node.workdir / "agent.log").read_text(errors="replace")
 
     # --- pods --------------------------------------------------------------------------------------
-    def add_pod(self, node: ClusterNode) -> Pod:
-        """Wire a pod with bgpnet-cni exactly as a runtime would, from the conflist the agent wrote."""
-        conflist_path = node.cni_conf_dir / "10-bgpnet.conflist"
+    def add_pod(self, node: ClusterNode, *, conf_dir: Path | None = None,
+                plugin_argv: list[str] | None = None) -> Pod:
+        """Wire a pod with bgpnet-cni exactly as a runtime would, from the conflist the agent wrote.
+
+        By default the plugin is the installed console script and the conflist is in the agent's
+        --cni-conf-dir; a node whose agent runs from the image passes its own dir and the plugin the init
+        container installed (`plugin_argv`, run in the node's namespace)."""
+        conflist_path = (conf_dir or node.cni_conf_dir) / "10-bgpnet.conflist"
         wait_for(conflist_path.exists, 30, what=f"{node.name}'s agent to write its CNI conflist")
         conflist = json.loads(conflist_path.read_text())
         plugin = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
@@ -336,7 +341,7 @@ class Cluster:
         container_id = uuid.uuid4().hex
         env = {**os.environ, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": container_id,
                "CNI_NETNS": pod_ns.path, "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"}
-        proc = subprocess.run(node.ns.argv([executable("bgpnet-cni")]), input=json.dumps(plugin),
+        proc = subprocess.run(node.ns.argv(plugin_argv or [executable("bgpnet-cni")]), input=json.dumps(plugin),
                               env=env, capture_output=True, text=True, timeout=30)
         if proc.returncode != 0:
             raise RuntimeError(f"bgpnet-cni ADD failed: {proc.stdout} {proc.stderr}")

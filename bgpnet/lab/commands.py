@@ -20,7 +20,9 @@ from typing import Any, TextIO
 from bgpnet.lab import probe
 from bgpnet.lab.bird import render_bird_config
 from bgpnet.lab.cluster import Cluster, LabError, source_root, wait_for
+from bgpnet.lab.daemonset import cni_conf_dir, ensure_image, installed_plugin, pod_spec, start_agent_pod
 from bgpnet.lab.netns import NetnsGroup
+from bgpnet.lab.podman import Podman
 from bgpnet.lab.processes import is_running
 from bgpnet.lab.report import matrix_json, render_matrix, render_routes
 from bgpnet.lab.state import LabExists, LabState, StateStore, teardown
@@ -29,6 +31,9 @@ from bgpnet.lab.topology import API_IP, LabPlan, TorPlan, tor_peer_config
 NETNS_PREFIX = "bgplab"
 CONVERGENCE_TIMEOUT = 60.0
 TOR_NOT_SUPPORTED = "tor mode needs global peers (issue 4)"
+# podman's run state for `up --image` (its images stay in the checkout's .cache/podman across labs): on tmpfs,
+# so a reboot is recognised, and outside the state directory, which `down` removes when it is empty.
+PODMAN_VOLATILE = Path("/run/bgpnet-lab-podman")
 
 
 class Progress:
@@ -66,9 +71,16 @@ def _check_root() -> None:
 
 # --- up --------------------------------------------------------------------------------------------------
 def up(plan: LabPlan, store: StateStore, *, as_json: bool, out: TextIO = sys.stdout,
-       progress: Progress | None = None, in_cluster: bool = False) -> int:
+       progress: Progress | None = None, in_cluster: bool = False, image: str | None = None,
+       podman: Podman | None = None) -> int:
+    """Build the lab. With `image`, every node runs the DaemonSet's pod from that image (podman) instead of an
+    agent process, and pods are wired by the plugin its init container installed; `podman` (default: images
+    in the checkout's .cache/podman) is where the image is looked for, or built."""
     progress = progress or Progress()
     _check_root()
+    if image is not None and plan.tor is not None:
+        raise LabError("--image runs the manifests' ConfigMap, which configures the node-to-node mesh: "
+                       "use --mode mesh")
     if plan.tor is not None:
         problem = tor_mode_problem()
         if problem:
@@ -84,7 +96,7 @@ def up(plan: LabPlan, store: StateStore, *, as_json: bool, out: TextIO = sys.std
         raise LabError(str(exc)) from None
     previous = _interrupt_on(signal.SIGTERM, signal.SIGHUP)
     try:
-        description = _build(plan, group, state, store, progress, in_cluster)
+        description = _build(plan, group, state, store, progress, in_cluster, image, podman)
         return _show_after_up(plan, description, as_json, out, progress)
     except BaseException as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the cleanup
@@ -112,10 +124,14 @@ def _interrupt_on(*signals: signal.Signals) -> dict[int, Any]:
 
 
 def _build(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
-           progress: Callable[[str], None], in_cluster: bool = False) -> dict[str, Any]:
+           progress: Callable[[str], None], in_cluster: bool = False, image: str | None = None,
+           podman: Podman | None = None) -> dict[str, Any]:
     workdir = Path(state.workdir)
     workdir.mkdir(parents=True)
     progress(f"lab {group.tag}: {plan.mode} mode, {len(plan.nodes)} nodes, workdir {workdir}")
+    if image is not None:
+        return _build_from_image(plan, group, state, store, progress, image,
+                                 podman or Podman(source_root() / ".cache" / "podman", PODMAN_VOLATILE))
     cluster = Cluster(group, workdir, asn=plan.cluster_asn, cluster_cidr=plan.cluster_cidr, progress=progress,
                       in_cluster=in_cluster)
     if plan.tor is not None:
@@ -131,7 +147,51 @@ def _build(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
             progress(f"{node.name}: wiring {node.pods} pod(s) with bgpnet-cni")
         for _ in range(node.pods):
             cluster.add_pod(cluster.nodes[node.name])
+    return _described(cluster, plan, state, store, progress)
+
+
+def _build_from_image(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
+                      progress: Callable[[str], None], image: str, podman: Podman) -> dict[str, Any]:
+    """Mesh nodes whose agent is the DaemonSet's pod (manifests/) run from `image` with podman."""
+    state.podman_root, state.podman_volatile = str(podman.root), str(podman.volatile)
+    store.save(state)
+    ensure_image(podman, image, progress)
+    spec = pod_spec(image)
+    cluster = Cluster(group, Path(state.workdir), asn=plan.cluster_asn, cluster_cidr=plan.cluster_cidr,
+                      progress=progress, in_cluster=True)
+    containers: dict[str, list[str]] = {}
+    for node in plan.nodes:
+        progress(f"{node.name}: {node.ip} AS {node.asn}, pod CIDR {node.pod_cidr}, running the DaemonSet pod "
+                 f"from {image}")
+        cluster_node = cluster.add_node(node.index, asn=node.asn, labels=node.labels, start_agent=False)
+        pod_name = f"{group.tag}-{node.name}"
+        names = [f"{pod_name}-{c['name']}" for c in spec.get("initContainers", []) + spec["containers"]]
+        state.containers += names  # recorded before they exist: teardown removes whatever got created
+        store.save(state)
+        pod = start_agent_pod(cluster, cluster_node, podman, spec, pod_name)
+        containers[node.name] = [pod.container_name(c) for c in pod.containers]
+    for node in plan.nodes:
+        cluster_node = cluster.nodes[node.name]
+        if node.pods:
+            progress(f"{node.name}: wiring {node.pods} pod(s) with the bgpnet-cni its init container installed")
+        for _ in range(node.pods):
+            cluster.add_pod(cluster_node, conf_dir=cni_conf_dir(cluster, cluster_node, spec),
+                            plugin_argv=[str(installed_plugin(cluster, cluster_node, spec))])
+    description = _described(cluster, plan, state, store, progress, containers)
+    description["podman"] = {"CONTAINERS_CONF": str(podman.root / "containers.conf"),
+                             "CONTAINERS_STORAGE_CONF": str(podman.root / "storage.conf")}
+    state.description = description
+    store.save(state)
+    return description
+
+
+def _described(cluster: Cluster, plan: LabPlan, state: LabState, store: StateStore,
+               progress: Callable[[str], None], containers: dict[str, list[str]] | None = None) -> dict[str, Any]:
     description = describe(cluster, plan)
+    for node in description["nodes"]:
+        if containers and node["name"] in containers:
+            node["agentContainers"] = containers[node["name"]]
+            node["agentLog"] = None  # `podman logs <agent container>` (with the lab's CONTAINERS_* files)
     state.description = description
     store.save(state)
     if plan.tor is None or plan.tor.kind == "bird":
@@ -184,6 +244,10 @@ def _show_after_up(plan: LabPlan, description: dict[str, Any], as_json: bool, ou
         first = description["nodes"][0]
         shell_in = first["pods"][0]["namespace"] if first["pods"] else first["namespace"]
         out.write(f"\nnext: `bgpnet lab status`, `bgpnet lab down`; a shell in a pod: `ip netns exec {shell_in} sh`\n")
+        if "podman" in description:
+            env = " ".join(f"{k}={v}" for k, v in description["podman"].items())
+            agent = first["agentContainers"][-1]
+            out.write(f"the agents are containers: `{env} podman exec {agent} bgpnet status` (or podman logs)\n")
     # With an external ToR nobody routes yet, so a red matrix is expected until the operator's router runs.
     return 0 if external or result["matrix"]["allReached"] else 1
 
@@ -236,6 +300,12 @@ def status(store: StateStore, *, as_json: bool, out: TextIO = sys.stdout) -> int
         "namespaces": {name: probe.netns_exists(name) for name in state.namespaces},
         "processes": [{"pid": p.pid, "name": p.name, "running": is_running(p)} for p in state.processes],
     }
+    agents = [c for n in (state.description or {}).get("nodes", []) for c in n.get("agentContainers", [])]
+    if agents:
+        # `up --image`: the agents are podman containers, not processes the lab started itself.
+        podman = Podman(Path(state.podman_root), Path(state.podman_volatile or state.podman_root))
+        up_now = set(podman("ps", "--format", "{{.Names}}", check=False).stdout.split())
+        health["processes"] += [{"pid": 0, "name": f"container {c}", "running": c in up_now} for c in agents]
     result = _observe(state.description) if state.description else {}
     if as_json:
         json.dump({"tag": state.tag, "complete": state.description is not None, **(state.description or {}),
@@ -243,9 +313,10 @@ def status(store: StateStore, *, as_json: bool, out: TextIO = sys.stdout) -> int
         out.write("\n")
     else:
         down_ns = [n for n, ok in health["namespaces"].items() if not ok]
-        dead = [p for p in health["processes"] if not p["running"]]
+        procs = health["processes"]
+        dead = [p for p in procs if not p["running"]]
         out.write(f"bgpnet lab {state.tag}: {len(state.namespaces)} namespaces"
-                  f"{f' ({len(down_ns)} missing)' if down_ns else ''}, {len(state.processes)} processes"
+                  f"{f' ({len(down_ns)} missing)' if down_ns else ''}, {len(procs)} processes"
                   f"{f' ({len(dead)} not running)' if dead else ''}\n")
         for p in health["processes"]:
             out.write(f"  {'running' if p['running'] else 'STOPPED'} {p['pid']:>7} {p['name']}\n")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bgpnet.lab.netns import NetnsGroup, kill_processes_in
+from bgpnet.lab.podman import Podman
 from bgpnet.lab.processes import ProcessId, identify, is_running, stop
 
 DEFAULT_STATE_DIR = Path("/run/bgpnet-lab")
@@ -38,6 +39,10 @@ class LabState:
     processes: list[ProcessId] = field(default_factory=list)
     # Filled once the lab is built: the JSON description `status` and `--json` show.
     description: dict[str, Any] | None = None
+    # Agents run from the image (`up --image`): podman's private configuration and the containers started.
+    podman_root: str = ""
+    podman_volatile: str = ""
+    containers: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -46,7 +51,9 @@ class LabState:
     def from_json(cls, text: str) -> LabState:
         raw = json.loads(text)
         return cls(tag=raw["tag"], workdir=raw["workdir"], namespaces=list(raw["namespaces"]),
-                   processes=[ProcessId(**p) for p in raw["processes"]], description=raw.get("description"))
+                   processes=[ProcessId(**p) for p in raw["processes"]], description=raw.get("description"),
+                   podman_root=raw.get("podman_root", ""),
+                   podman_volatile=raw.get("podman_volatile", ""), containers=list(raw.get("containers", [])))
 
 
 class StateStore:
@@ -119,10 +126,25 @@ def teardown(state: LabState, store: StateStore, progress: Callable[[str], None]
              ) -> TeardownReport:
     """Remove everything the record names, then the record itself. Safe to run again."""
     report = TeardownReport()
+    if state.containers:
+        # Before the namespaces go: podman stops each agent with SIGTERM (it leaves its routes and stops
+        # ExaBGP) and removes the container's record, which would otherwise outlive the lab in podman's storage.
+        progress(f"removing containers {', '.join(state.containers)}")
+        podman = Podman(Path(state.podman_root), Path(state.podman_volatile or state.podman_root))
+
+        def present() -> set[str]:
+            names = podman("ps", "--all", "--format", "{{.Names}}", check=False).stdout.split()
+            return set(names) & set(state.containers)
+
+        before = present()
+        podman("rm", "--force", "--ignore", "--time", "10", *state.containers, check=False, timeout=120)
+        after = present()
+        report.leftovers += [f"container {name}" for name in sorted(after)]
+        report.stopped += [f"container {name}" for name in sorted(before - after)]
     running = [p for p in state.processes if is_running(p)]
     for proc in running:
         progress(f"stopping pid {proc.pid}: {proc.name}")
-    report.stopped = [f"{p.pid} {p.name}" for p in stop(running)]
+    report.stopped += [f"{p.pid} {p.name}" for p in stop(running)]
     report.leftovers += [f"process {p.pid} ({p.name})" for p in state.processes if is_running(p)]
     for name in reversed(state.namespaces):
         if not name.startswith(state.tag + "-"):

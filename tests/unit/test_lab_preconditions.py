@@ -53,3 +53,15 @@ def test_up_fails_before_creating_anything_when_tor_mode_is_unavailable(tmp_path
     with pytest.raises(LabError, match=r"tor mode needs global peers \(issue 4\)"):
         commands.up(plan_lab(3, mode="tor"), store, as_json=False)
     assert not Path(store.dir).exists()
+
+
+def test_up_with_the_image_refuses_tor_mode_before_creating_anything(tmp_path, monkeypatch):
+    # The image's agents run the manifests' ConfigMap, which configures the node-to-node mesh only.
+    from bgpnet.lab.state import StateStore
+    from bgpnet.lab.topology import plan_lab
+
+    monkeypatch.setattr(commands.os, "geteuid", lambda: 0)
+    store = StateStore(tmp_path / "lab")
+    with pytest.raises(LabError, match="--image runs the manifests' ConfigMap.*use --mode mesh"):
+        commands.up(plan_lab(3, mode="tor"), store, as_json=False, image="bgpnet:0.1.0")
+    assert not Path(store.dir).exists()

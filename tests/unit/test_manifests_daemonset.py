@@ -118,7 +118,8 @@ def test_init_container_installs_into_the_hosts_cni_bin_dir():
     # The plugin's shebang names CNI_BIN_DIR_HOST: it must be the directory the volume really is.
     assert env["CNI_BIN_DIR_HOST"] == host_paths[mount["name"]] == "/opt/cni/bin"
     assert install["command"] == ["bgpnet-install-cni"]
-    assert "COPY --chmod=0755 <<'EOF' /usr/local/bin/bgpnet-install-cni" in (ROOT / "Dockerfile").read_text()
+    assert "COPY image/bgpnet-bundle-cni image/bgpnet-install-cni /usr/local/bin/" in (ROOT / "Dockerfile").read_text()
+    assert (ROOT / "image" / "bgpnet-install-cni").stat().st_mode & 0o111
 
 
 def test_least_privilege_security_context():
