@@ -1,8 +1,8 @@
 """Multiprotocol sessions with real BIRD2 ToRs: one BGP session per node and ToR carrying IPv4 and IPv6
 unicast — IPv6 over an IPv4 session (IPv6 next hops both ways, End-of-RIB per family, complete after the
 last), the same with two ToRs (each gets the node's IPv6 address on its own link: ECMP), and IPv4 over an
-IPv6 session (BIRD with and without RFC 8950 extended next hop) — real agents, ExaBGP, kernel routes and bgpnet-cni pods pinging across
-nodes."""
+IPv6 session (BIRD with and without RFC 8950 extended next hop) — real agents, ExaBGP, kernel routes and
+bgpnet-cni pods pinging across nodes."""
 
 from __future__ import annotations
 
