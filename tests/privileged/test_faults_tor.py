@@ -154,7 +154,7 @@ protocol static hijacks { ipv4;
     expected = {"0.0.0.0/0": "outside-cluster-cidrs", "192.168.77.0/24": "outside-cluster-cidrs",
                 "10.244.1.0/24": "own-pod-cidr", "10.244.1.128/25": "own-pod-cidr",
                 "10.244.60.0/24": "as-path-loop", "10.244.2.0/24": "wrong-origin",
-                "10.244.2.128/25": "wrong-origin"}
+                "10.244.2.128/25": "pod-cidr-more-specific"}
     wait_for(lambda: all(f"peer={r4} prefix={p} reason={r}" in lab.agent_log(n1) for p, r in expected.items()),
              30, what="every hijack logged with its reason")
     routes = n1.routes()

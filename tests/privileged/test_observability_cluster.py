@@ -134,7 +134,7 @@ def test_status_matches_the_labs_sessions_and_routes(cluster):
     for peer in others(cluster, node1):
         row = next(line for line in table.splitlines() if line.startswith(peer.ip))
         assert row.split()[1:3] == [str(cluster.asn), "Established"], row
-        assert row.split()[-4:] == ["1", "1", "0", peer.name], row  # in, out, rejected, description
+        assert row.split()[-5:] == ["1", "1", "0", "0", peer.name], row  # in, out, rejected, malformed, description
     assert f"Announced: {node1.pod_cidr}" in table
     assert f"Installed routes: {len(node1.bgp_routes())} (IPv4 {len(node1.bgp_routes())}, IPv6 0)" in table
     assert "ready" in table.splitlines()[0] and "Last errors: none" in table
@@ -212,7 +212,7 @@ def test_an_unregistered_node_is_not_ready_and_a_rejected_route_is_counted(clust
     assert "10.99.4.0/24" not in node1.bgp_routes()
     row = next(line for line in node1.ns.run(str(VENV_BIN / "bgpnet"), "status").stdout.splitlines()
                if line.startswith(node4.ip))
-    assert row.split()[-4:-1] == ["0", "1", "1"], row  # in 0, out 1, rejected 1
+    assert row.split()[-5:-2] == ["0", "1", "1"], row  # in 0, out 1, rejected 1 (then malformed, description)
 
 
 def test_readyz_fails_while_a_route_is_not_programmed(cluster):

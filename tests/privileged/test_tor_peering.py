@@ -272,7 +272,7 @@ protocol static { ipv4; route 0.0.0.0/0 blackhole; route 10.244.2.7/32 blackhole
     wait_for(lambda: lab.check_agents() or set(n1.routes()) == wanted, 60, what="node1's allowed routes")
     log1 = lab.agent_log(n1)
     for prefix, reason in (("10.0.0.0/8", "outside-cluster-cidrs"), ("172.20.2.2/32", "outside-cluster-cidrs"),
-                           ("10.244.1.0/24", "own-pod-cidr"), ("10.244.2.7/32", "wrong-origin")):
+                           ("10.244.1.0/24", "own-pod-cidr"), ("10.244.2.7/32", "pod-cidr-more-specific")):
         assert f"peer=172.20.1.1 prefix={prefix} reason={reason}" in log1
     # The ToR's own static 10.244.1.0/24 beats node1's BGP route inside BIRD (static preference 200 > BGP
     # 100), so node2 is offered node1's CIDR originated by the ToR: a hijack, refused by the origin check.
