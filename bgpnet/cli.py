@@ -7,11 +7,13 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bgpnet import __version__
 
 log = logging.getLogger("bgpnet")
+DEFAULT = " (default: %(default)s)"  # argparse fills it in: every --help shows the defaults
 
 
 def _setup_logging(level: str, fmt: str = "kv") -> None:
@@ -22,21 +24,23 @@ def _setup_logging(level: str, fmt: str = "kv") -> None:
 
 def _agent_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("agent", help="run the per-node agent")
-    p.add_argument("--config", default="/etc/bgpnet/config.yaml", help="agent config file (the ConfigMap)")
+    p.add_argument("--config", default="/etc/bgpnet/config.yaml", help="agent config file (the ConfigMap)" + DEFAULT)
     p.add_argument("--node-name", default=os.environ.get("NODE_NAME"),
                    help="this node's Kubernetes name (default: $NODE_NAME)")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                    help="kubeconfig file (default: $KUBECONFIG, else in-cluster config)")
-    p.add_argument("--run-dir", default="/var/run/bgpnet", help="ExaBGP config, env, socket and pid files")
-    p.add_argument("--cni-conf-dir", default="/etc/cni/net.d", help="where the node's CNI conflist is written")
+    p.add_argument("--run-dir", default="/var/run/bgpnet", help="ExaBGP config, env, socket and pid files" + DEFAULT)
+    p.add_argument("--cni-conf-dir", default="/etc/cni/net.d",
+                   help="where the node's CNI conflist is written" + DEFAULT)
     p.add_argument("--rt-protos-dir", default="/etc/iproute2/rt_protos.d",
-                   help="where the route protocol name 'bgpnet' is registered for iproute2")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+                   help="where the route protocol name 'bgpnet' is registered for iproute2" + DEFAULT)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="least severe level logged" + DEFAULT)
     p.add_argument("--log-format", default="kv", choices=["kv", "json"],
-                   help="kv: key=value lines (logfmt); json: one JSON object per line")
+                   help="kv: key=value lines (logfmt); json: one JSON object per line" + DEFAULT)
     p.add_argument("--metrics-address", default="0.0.0.0:9179",
                    help="HOST:PORT for /metrics, /healthz, /readyz and /status ([::]:9179 for IPv6; "
-                        "empty: off, which also disables `bgpnet status`)")
+                        "empty: off, which also disables `bgpnet status`)" + DEFAULT)
     p.set_defaults(func=run_agent)
 
 
@@ -44,10 +48,29 @@ def _status_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="show this node's running agent: BGP peers, announced CIDRs, routes, errors",
                        description="Ask the agent on this node (its /status endpoint) for its BGP sessions, "
                                    "announcements, installed routes, IPAM usage and last errors.")
-    p.add_argument("--address", default="127.0.0.1:9179", help="the agent's --metrics-address (HOST:PORT)")
+    p.add_argument("--address", default="127.0.0.1:9179", help="the agent's --metrics-address (HOST:PORT)" + DEFAULT)
     p.add_argument("--json", action="store_true", help="print the agent's status document as JSON")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the agent")
+    p.add_argument("--timeout", type=_positive_seconds, default=5.0,
+                   help="seconds to wait for the agent (> 0)" + DEFAULT)
     p.set_defaults(func=run_status)
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}..{high}, got {value}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in "invalid integer value" messages
+    return parse
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -152,16 +175,21 @@ def _lab_parser(sub: argparse._SubParsersAction) -> None:
                        description="Build, show and remove a bgpnet cluster in network namespaces: real agents, "
                                    "ExaBGP, kernel routes, bgpnet-cni pods and optionally a BIRD2 ToR.")
     p.add_argument("--state-dir", type=Path, default=Path("/run/bgpnet-lab"),
-                   help="where the lab records what it made (one lab per directory)")
+                   help="where the lab records what it made (one lab per directory)" + DEFAULT)
     lab_sub = p.add_subparsers(dest="lab_command", required=True)
+    from bgpnet.lab.topology import MAX_NODES, MAX_PODS_PER_NODE
+
     up = lab_sub.add_parser("up", help="build the lab, then print the pod-to-pod matrix and routes")
-    up.add_argument("--nodes", type=int, required=True, help="number of nodes")
-    up.add_argument("--pods-per-node", type=int, default=2)
+    up.add_argument("--nodes", type=_int_in(1, MAX_NODES), required=True, help=f"number of nodes, 1..{MAX_NODES}")
+    up.add_argument("--pods-per-node", type=_int_in(0, MAX_PODS_PER_NODE), default=2,
+                    help=f"pods wired on each node, 0..{MAX_PODS_PER_NODE}" + DEFAULT)
     up.add_argument("--mode", choices=["mesh", "tor"], default="mesh",
-                    help="mesh: iBGP node-to-node full mesh; tor: eBGP from every node to the ToR")
-    up.add_argument("--tor", choices=["bird", "external"], default="bird",
-                    help="tor mode: run BIRD2 as ToR, or leave the ToR namespace ready for your own router")
-    up.add_argument("--json", action="store_true", help="print only a JSON description on stdout")
+                    help="mesh: iBGP node-to-node full mesh; tor: eBGP from every node to the ToR" + DEFAULT)
+    up.add_argument("--tor", choices=["bird", "external"], default=None,
+                    help="with --mode tor only: run BIRD2 as ToR (bird, the default in tor mode), or leave the "
+                         "ToR namespace ready for your own router (external)")
+    up.add_argument("--json", action="store_true",
+                    help="print only one JSON document on stdout (the same shape as `status --json`)")
     up.add_argument("--in-cluster", action="store_true",
                     help="agents use the in-cluster config as in a DaemonSet pod (HTTPS, service-account token)")
     up.add_argument("--image", nargs="?", const="", metavar="REF",
@@ -169,9 +197,19 @@ def _lab_parser(sub: argparse._SubParsersAction) -> None:
                          "(default: the manifest's image); built from the checkout's Dockerfile if missing; "
                          "mesh mode only")
     status = lab_sub.add_parser("status", help="show the running lab: processes, matrix, routes")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true",
+                        help="print one JSON document (the same shape as `up --json`), also when no lab is up")
     lab_sub.add_parser("down", help="remove every namespace, process and file the lab made")
     p.set_defaults(func=run_lab)
+
+
+def lab_up_conflict(mode: str, tor: str | None, image: bool) -> str | None:
+    """Why these `lab up` options contradict each other, or None (refused rather than silently ignored)."""
+    if mode == "mesh" and tor is not None:
+        return f"--tor {tor} applies to --mode tor only (the mesh has no ToR); add --mode tor or drop --tor"
+    if image and mode == "tor":
+        return "--image runs the manifests' ConfigMap, which configures the node-to-node mesh: use --mode mesh"
+    return None
 
 
 def run_lab(args: argparse.Namespace) -> int:
@@ -183,7 +221,11 @@ def run_lab(args: argparse.Namespace) -> int:
     store = StateStore(args.state_dir)
     try:
         if args.lab_command == "up":
-            plan = plan_lab(args.nodes, args.pods_per_node, args.mode, args.tor)
+            conflict = lab_up_conflict(args.mode, args.tor, args.image is not None)
+            if conflict:
+                print(f"bgpnet lab up: {conflict}", file=sys.stderr)
+                return 2
+            plan = plan_lab(args.nodes, args.pods_per_node, args.mode, args.tor or "bird")
             image = None
             if args.image is not None:
                 from bgpnet.lab.daemonset import manifest_image

@@ -423,5 +423,14 @@ def load_config_text(text: str) -> AgentConfig:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError("(file)", f"not valid YAML: {exc}") from None
+        raise ConfigError("(file)", f"not valid YAML: {yaml_problem(exc)}") from None
     return parse_config(raw)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line (its own text spans several, with a snippet of the file): what is wrong and
+    where, so the agent's log keeps one record per error."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())

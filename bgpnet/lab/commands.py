@@ -24,12 +24,15 @@ from bgpnet.lab.daemonset import cni_conf_dir, ensure_image, installed_plugin, p
 from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.podman import Podman
 from bgpnet.lab.processes import is_running
-from bgpnet.lab.report import matrix_json, render_matrix, render_routes
+from bgpnet.lab.report import matrix_json, render_matrix, render_namespaces, render_routes
 from bgpnet.lab.state import LabExists, LabState, StateStore, teardown
 from bgpnet.lab.topology import API_IP, LabPlan, TorPlan, tor_peer_config
 
 NETNS_PREFIX = "bgplab"
 CONVERGENCE_TIMEOUT = 60.0
+PROGRESS_MIN_PAIRS = 200  # smaller labs ping every pair in about a second: no progress lines
+# The keys of the one JSON document `up --json` and `status --json` print (status also with no lab).
+DESCRIPTION_KEYS = ("mode", "workdir", "segment", "api", "clusterCIDR", "tor", "podman")
 TOR_NOT_SUPPORTED = "tor mode needs global peers (issue 4)"
 # podman's run state for `up --image` (its images stay in the checkout's .cache/podman across labs): on tmpfs,
 # so a reboot is recognised, and outside the state directory, which `down` removes when it is empty.
@@ -97,7 +100,7 @@ def up(plan: LabPlan, store: StateStore, *, as_json: bool, out: TextIO = sys.std
     previous = _interrupt_on(signal.SIGTERM, signal.SIGHUP)
     try:
         description = _build(plan, group, state, store, progress, in_cluster, image, podman)
-        return _show_after_up(plan, description, as_json, out, progress)
+        return _show_after_up(plan, description, state, as_json, out, progress)
     except BaseException as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the cleanup
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}"
@@ -225,20 +228,21 @@ def describe(cluster: Cluster, plan: LabPlan) -> dict[str, Any]:
     }
 
 
-def _show_after_up(plan: LabPlan, description: dict[str, Any], as_json: bool, out: TextIO,
+def _show_after_up(plan: LabPlan, description: dict[str, Any], state: LabState, as_json: bool, out: TextIO,
                    progress: Progress) -> int:
     progress("pinging every pod from every pod")
-    result = _observe(description)
+    result = _observe(description, progress)
     elapsed = progress.elapsed()
     progress(f"lab up in {elapsed:.1f}s")
     external = plan.tor is not None and plan.tor.kind == "external"
     if as_json:
-        json.dump({**description, **result, "upSeconds": round(elapsed, 2)}, out, indent=2)
+        json.dump(document(state.tag, description, _health(state), result, round(elapsed, 2)), out, indent=2)
         out.write("\n")
     else:
         out.write(f"bgpnet lab {description['tag']}: {plan.mode} mode, {len(plan.nodes)} nodes, "
                   f"up in {elapsed:.1f}s\n\n")
         out.write(_render_text(description, result))
+        out.write("\n" + render_namespaces(description["nodes"]))
         if external:
             out.write(_external_tor_hint(description))
         first = description["nodes"][0]
@@ -261,14 +265,19 @@ def _external_tor_hint(description: dict[str, Any]) -> str:
             f"  ip netns exec {tor['namespace']} bird -c {tor['birdConfig']} -s {tor['birdConfig']}.ctl\n")
 
 
-def _observe(description: dict[str, Any]) -> dict[str, Any]:
+def _observe(description: dict[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Ping every pod pair and read every routing table now (JSON values: routes as lists of lines)."""
     pods = probe.pod_views(description)
+
+    def pinged(done: int, total: int) -> None:
+        if progress is not None and total >= PROGRESS_MIN_PAIRS:
+            progress(f"pinged {done} of {total} pod pairs")
+
     routes = {n["name"]: probe.routes(n["namespace"]) for n in description["nodes"]}
     tor = description.get("tor")
     if tor is not None:
         routes[f"tor ({tor['namespace']})"] = probe.routes(tor["namespace"])
-    result: dict[str, Any] = {"matrix": matrix_json(pods, probe.reachability(pods)),
+    result: dict[str, Any] = {"matrix": matrix_json(pods, probe.reachability(pods, on_progress=pinged)),
                               "routes": {name: _lines(table) for name, table in routes.items()}}
     if tor is not None and tor.get("birdSocket"):
         result["torProtocols"] = _lines(probe.run_in(tor["namespace"], "birdc", "-s", tor["birdSocket"],
@@ -290,12 +299,43 @@ def _render_text(description: dict[str, Any], result: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def document(tag: str | None, description: dict[str, Any] | None, health: dict[str, Any],
+             result: dict[str, Any], up_seconds: float | None) -> dict[str, Any]:
+    """The one JSON document of `up --json` and `status --json`: the same keys whether the lab is complete,
+    half-built or absent (then `tag` is null and `complete` false), so scripts never branch on the command."""
+    description = description or {}
+    return {"tag": tag, "complete": bool(description),
+            **{key: description.get(key) for key in DESCRIPTION_KEYS},
+            "nodes": description.get("nodes", []),
+            "namespaces": health.get("namespaces", {}), "processes": health.get("processes", []),
+            "matrix": result.get("matrix", {"allReached": False, "pairs": []}),
+            "routes": result.get("routes", {}), "torProtocols": result.get("torProtocols", []),
+            "upSeconds": up_seconds}
+
+
 # --- status ----------------------------------------------------------------------------------------------
 def status(store: StateStore, *, as_json: bool, out: TextIO = sys.stdout) -> int:
     state = store.load()
     if state is None:
         print(f"no lab is up (no {store.path})", file=sys.stderr)
+        if as_json:
+            json.dump(document(None, None, {}, {}, None), out, indent=2)
+            out.write("\n")
         return 3
+    health = _health(state)
+    result = _observe(state.description) if state.description else {}
+    if as_json:
+        json.dump(document(state.tag, state.description, health, result, None), out, indent=2)
+        out.write("\n")
+    else:
+        _write_status_text(state, health, result, out)
+    if state.description is None:
+        return 1
+    return 0 if result["matrix"]["allReached"] and not any(not p["running"] for p in health["processes"]) else 1
+
+
+def _health(state: LabState) -> dict[str, Any]:
+    """Which of the lab's namespaces still exist and which of its processes (or agent containers) run."""
     health = {
         "namespaces": {name: probe.netns_exists(name) for name in state.namespaces},
         "processes": [{"pid": p.pid, "name": p.name, "running": is_running(p)} for p in state.processes],
@@ -306,27 +346,23 @@ def status(store: StateStore, *, as_json: bool, out: TextIO = sys.stdout) -> int
         podman = Podman(Path(state.podman_root), Path(state.podman_volatile or state.podman_root))
         up_now = set(podman("ps", "--format", "{{.Names}}", check=False).stdout.split())
         health["processes"] += [{"pid": 0, "name": f"container {c}", "running": c in up_now} for c in agents]
-    result = _observe(state.description) if state.description else {}
-    if as_json:
-        json.dump({"tag": state.tag, "complete": state.description is not None, **(state.description or {}),
-                   **health, **result}, out, indent=2)
-        out.write("\n")
-    else:
-        down_ns = [n for n, ok in health["namespaces"].items() if not ok]
-        procs = health["processes"]
-        dead = [p for p in procs if not p["running"]]
-        out.write(f"bgpnet lab {state.tag}: {len(state.namespaces)} namespaces"
-                  f"{f' ({len(down_ns)} missing)' if down_ns else ''}, {len(procs)} processes"
-                  f"{f' ({len(dead)} not running)' if dead else ''}\n")
-        for p in health["processes"]:
-            out.write(f"  {'running' if p['running'] else 'STOPPED'} {p['pid']:>7} {p['name']}\n")
-        if state.description is None:
-            out.write("the lab was not completely built (interrupted `up`?): run `bgpnet lab down`\n")
-        else:
-            out.write("\n" + _render_text(state.description, result))
+    return health
+
+
+def _write_status_text(state: LabState, health: dict[str, Any], result: dict[str, Any], out: TextIO) -> None:
+    down_ns = [n for n, ok in health["namespaces"].items() if not ok]
+    procs = health["processes"]
+    dead = [p for p in procs if not p["running"]]
+    out.write(f"bgpnet lab {state.tag}: {len(state.namespaces)} namespaces"
+              f"{f' ({len(down_ns)} missing)' if down_ns else ''}, {len(procs)} processes"
+              f"{f' ({len(dead)} not running)' if dead else ''}\n")
+    for p in health["processes"]:
+        out.write(f"  {'running' if p['running'] else 'STOPPED'} {p['pid']:>7} {p['name']}\n")
     if state.description is None:
-        return 1
-    return 0 if result["matrix"]["allReached"] and not any(not p["running"] for p in health["processes"]) else 1
+        out.write("the lab was not completely built (interrupted `up`?): run `bgpnet lab down`\n")
+    else:
+        out.write("\n" + _render_text(state.description, result))
+        out.write("\n" + render_namespaces(state.description["nodes"]))
 
 
 # --- down ------------------------------------------------------------------------------------------------

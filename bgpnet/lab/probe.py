@@ -8,8 +8,8 @@ per pair.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from bgpnet.lab.report import PodView, Reachability, pairs
@@ -26,11 +26,20 @@ def ping(src_netns: str, dst_ip: str) -> bool:
         return False
 
 
-def reachability(pods: Sequence[PodView], workers: int = 16) -> Reachability:
+def reachability(pods: Sequence[PodView], workers: int = 16,
+                 on_progress: Callable[[int, int], None] | None = None) -> Reachability:
+    """Ping every ordered pod pair; `on_progress(done, total)` is called about every tenth of the pairs (a
+    200-node lab has ~160,000 of them)."""
     todo = pairs(pods)
+    step = max(1, len(todo) // 10)
+    reached: dict[tuple[str, str], bool] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda pair: ping(pair[0].netns, pair[1].ip), todo))
-    return {(a.name, b.name): ok for (a, b), ok in zip(todo, results, strict=True)}
+        futures = {pool.submit(ping, a.netns, b.ip): (a.name, b.name) for a, b in todo}
+        for done, future in enumerate(as_completed(futures), 1):
+            reached[futures[future]] = future.result()
+            if on_progress is not None and (done % step == 0 or done == len(todo)):
+                on_progress(done, len(todo))
+    return reached
 
 
 def routes(netns: str) -> str:

@@ -10,6 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 OK, FAIL, SELF = "✓", "✗", "·"
+# Beyond this many pods a grid is wider than a terminal (200 nodes × 2 pods would be 400 columns): the
+# matrix is then summarised as counts and the failing pairs, and the full list stays in `--json`.
+GRID_MAX_PODS = 24
+FAILURES_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ def all_reached(pods: Sequence[PodView], reached: Reachability) -> bool:
 def render_matrix(pods: Sequence[PodView], reached: Reachability) -> str:
     if not pods:
         return "pod-to-pod matrix: no pods\n"
+    if len(pods) > GRID_MAX_PODS:
+        return _matrix_summary(pods, reached)
     width = len(str(len(pods)))
     labels = [f"{i:>{width}} {p.name} {p.ip}" for i, p in enumerate(pods, 1)]
     label_width = max(len(label) for label in labels)
@@ -47,6 +53,30 @@ def render_matrix(pods: Sequence[PodView], reached: Reachability) -> str:
     total = len(pairs(pods))
     verdict = f"all {total} pod pairs reach each other" if not failed else f"{failed} of {total} pod pairs FAIL"
     return "pod-to-pod matrix (row pings column, 1 packet):\n" + "\n".join(lines) + f"\n{verdict}\n"
+
+
+def _matrix_summary(pods: Sequence[PodView], reached: Reachability) -> str:
+    failed = [(a, b) for a, b in pairs(pods) if not reached.get((a.name, b.name), False)]
+    total = len(pairs(pods))
+    lines = [f"pod-to-pod matrix: {len(pods)} pods, {total} ordered pairs, 1 packet each "
+             f"(more than {GRID_MAX_PODS} pods: summary, every pair in --json)"]
+    if not failed:
+        lines.append(f"all {total} pod pairs reach each other")
+    else:
+        lines.append(f"{len(failed)} of {total} pod pairs FAIL:")
+        lines += [f"  {a.name} {a.ip} -> {b.name} {b.ip}" for a, b in failed[:FAILURES_LISTED]]
+        if len(failed) > FAILURES_LISTED:
+            lines.append(f"  ... and {len(failed) - FAILURES_LISTED} more")
+    return "\n".join(lines) + "\n"
+
+
+def render_namespaces(nodes: Sequence[Mapping]) -> str:
+    """Which network namespace is which node and pod (the lab description's `nodes`), for `ip netns exec`."""
+    lines = ["namespaces (`ip netns exec NAME sh` for a shell):"]
+    for node in nodes:
+        lines.append(f"  {node['name']:<8} {node['namespace']}")
+        lines += [f"    {pod['name']:<14} {pod['namespace']}  {pod['ip']}" for pod in node.get("pods", [])]
+    return "\n".join(lines) + "\n"
 
 
 def render_routes(routes: Mapping[str, Sequence[str]]) -> str:

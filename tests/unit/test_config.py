@@ -80,3 +80,11 @@ def test_not_a_mapping_and_bad_yaml():
         load_config_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match=r"^\(file\): not valid YAML"):
         load_config_text("asn: [1,\n")
+
+
+def test_a_yaml_syntax_error_is_one_line_naming_where():
+    with pytest.raises(ConfigError) as caught:
+        load_config_text("asn: 64512\npeers:\n  - address: 10.0.0.1\n   asn: 65000\n")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.endswith("at line 4, column 4")
