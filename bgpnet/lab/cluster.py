@@ -52,9 +52,10 @@ def source_root() -> Path:
     """The source checkout holding the `bgpnet` package (an editable install, as dev/setup makes)."""
     root = Path(bgpnet.__file__).resolve().parent.parent
     if not (root / "integration" / "kube_api" / "__main__.py").is_file():
-        raise LabError(f"the lab needs a source checkout: no Kubernetes API stand-in (integration/kube_api) next "
-                       f"to the bgpnet package in {root}; install bgpnet editable from a git checkout "
-                       f"(dev/setup) and run it from there")
+        raise LabError(f"the lab needs a source checkout: its Kubernetes API stand-in (integration/kube_api) is "
+                       f"not shipped in the package (it is a test double, kept out of the agent's install), and "
+                       f"{root} has none. From a checkout of bgpnet's source, as root, run: "
+                       f"bash dev/setup && .venv/bin/bgpnet lab up --nodes 3")
     return root
 
 

@@ -26,7 +26,7 @@ def test_an_installed_package_without_a_checkout_is_refused_with_what_to_do(tmp_
         source_root()
     assert "needs a source checkout" in str(err.value)
     assert str(tmp_path / "site-packages") in str(err.value)
-    assert "dev/setup" in str(err.value)
+    assert "run: bash dev/setup && .venv/bin/bgpnet lab up --nodes 3" in str(err.value)
 
 
 def test_tor_mode_is_available_when_the_agent_config_accepts_the_tor_peer():
