@@ -590,5 +590,6 @@ class Agent:
                     LoopStatus("reconcile", alive=not self._stop.is_set(),
                                age_s=max(0.0, now - self._heartbeat), stall_after_s=self.stall_after()),
                     LoopStatus("node-source", alive=self._node_thread is None or self._node_thread.is_alive()),
-                ))
+                ),
+                peers_down_limit_s=self.config.liveness_peers_down_after)
         return assemble(view, self._speaker, self._node_source, self.config.cni.data_dir)

@@ -43,6 +43,7 @@ class AgentView:
     bad_speaker_messages: int
     last_errors: tuple[str, ...]
     loops: tuple[LoopStatus, ...]
+    peers_down_limit_s: float = 0.0
 
 
 def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_dir: str) -> AgentSnapshot:
@@ -71,7 +72,7 @@ def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_di
             # Filtered by peer before sorting: peers of both families do not order against each other.
             rejected={reason: n for (p, reason), n in sorted_by_reason(view.rejected, ip)},
             malformed={action: n for (p, action), n in sorted_by_reason(view.malformed, ip)},
-            last_down_reason=session.last_down_reason))
+            last_down_reason=session.last_down_reason, down_since=session.down_since or view.started_at))
     ipam = ()
     if view.pod_cidrs is not None:
         store = Path(ipam_data_dir) / cniconf.NETWORK_NAME
@@ -81,7 +82,8 @@ def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_di
         own_node_known=view.pod_cidrs is not None, routes_programmed=view.programmed,
         startup_sync_pending=view.startup_sync_pending, announced=view.announced, peers=tuple(peer_statuses),
         routes=view.routes, kube=kube_status(node_source), speaker=speaker_status, ipam=ipam, loops=loops,
-        reconciles=view.reconciles, reconcile_failures=view.reconcile_failures, last_errors=view.last_errors)
+        reconciles=view.reconciles, reconcile_failures=view.reconcile_failures, last_errors=view.last_errors,
+        peers_down_limit_s=view.peers_down_limit_s)
 
 
 def sorted_by_reason(counts: Counter[tuple[IPAddress, str]], peer: IPAddress) -> list[tuple[tuple[IPAddress, str],

@@ -132,6 +132,8 @@ class AgentConfig:
     # crash or an API partition would cut off pods that still run fine. Only for clusters that prefer a fast
     # cleanup of dead nodes to that risk.
     not_ready_grace_period: float = 0.0
+    # Liveness fails when every configured peer has been down this long (bgpnet/health.py says why); 0: never.
+    liveness_peers_down_after: float = 600.0
 
 
 def _asn(field: str, value: Any) -> int:
@@ -346,7 +348,7 @@ def _peers(field: str, value: Any) -> tuple[PeerSpec, ...]:
 
 _FIELDS = {"asn", "clusterCIDRs", "nodeToNodeMesh", "holdTime", "keepaliveTime", "routeSyncPeriod",
            "startupGracePeriod", "cni", "peers", "communities", "largeCommunities", "importPolicy",
-           "gracefulRestart", "notReadyGracePeriod"}
+           "gracefulRestart", "notReadyGracePeriod", "livenessPeersDownAfter"}
 
 
 def _graceful_restart(field: str, value: Any) -> GracefulRestart:
@@ -415,6 +417,8 @@ def parse_config(raw: Any) -> AgentConfig:
         cni=_cni("cni", raw.get("cni", {})),
         graceful_restart=_graceful_restart("gracefulRestart", raw.get("gracefulRestart", {})),
         not_ready_grace_period=_non_negative_seconds("notReadyGracePeriod", raw.get("notReadyGracePeriod", 0)),
+        liveness_peers_down_after=_non_negative_seconds("livenessPeersDownAfter",
+                                                        raw.get("livenessPeersDownAfter", 600)),
     )
 
 

@@ -76,6 +76,7 @@ class PeerStatus:
     rejected: Mapping[str, int] = field(default_factory=dict)  # import-policy reason -> total
     malformed: Mapping[str, int] = field(default_factory=dict)  # RFC 7606 action -> malformed UPDATEs
     last_down_reason: str = ""
+    down_since: float = 0.0  # wall clock: when it last stopped being Established, or was configured
 
     @property
     def established(self) -> bool:
@@ -154,6 +155,7 @@ class AgentSnapshot:
     reconciles: int = 0
     reconcile_failures: int = 0
     last_errors: tuple[str, ...] = ()
+    peers_down_limit_s: float = 0.0   # liveness fails when every peer has been down this long (0: never)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

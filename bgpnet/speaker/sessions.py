@@ -26,10 +26,13 @@ CARRIED_FAMILIES = frozenset({"ipv4 unicast", "ipv6 unicast"})
 @dataclass(frozen=True)
 class SessionState:
     """One configured peer: `state` is idle/connected/established/down, `since` is when (time.time())
-    it entered that state; counters count since the speaker was created."""
+    it entered that state; `down_since` is when it last stopped being Established (or was configured), which
+    connection attempts that fail before OPEN (Connect, Active, Idle again) do not move; counters count since
+    the speaker was created."""
 
     state: str = IDLE
     since: float = 0.0
+    down_since: float = 0.0
     established_count: int = 0
     updates_received: int = 0
     prefixes_received: int = 0
@@ -48,7 +51,7 @@ class SessionTable:
     def configure(self, peers: Collection[BgpPeer], now: float) -> None:
         """Track exactly these peers: new ones start idle, removed ones are forgotten."""
         wanted = {p.address for p in peers}
-        self._states = {ip: self._states.get(ip) or SessionState(since=now) for ip in wanted}
+        self._states = {ip: self._states.get(ip) or SessionState(since=now, down_since=now) for ip in wanted}
         self._ended = {ip: ended for ip, ended in self._ended.items() if ip in wanted}
 
     def state_change(self, change: StateChange, now: float) -> PeerUp | PeerDown | None:
@@ -67,7 +70,8 @@ class SessionTable:
             return None
         if change.state == "down":
             was_up = current.state == ESTABLISHED
-            self._states[change.peer] = replace(current, state=DOWN, since=now, last_down_reason=change.reason)
+            self._states[change.peer] = replace(current, state=DOWN, since=now, last_down_reason=change.reason,
+                                                down_since=now if was_up else current.down_since)
             return PeerDown(change.peer, change.reason) if was_up else None
         return None
 
@@ -96,7 +100,8 @@ class SessionTable:
             if current.state == ESTABLISHED:
                 events.append(PeerDown(ip, reason, local=True))
             if current.state != IDLE:
-                self._states[ip] = replace(current, state=DOWN, since=now, last_down_reason=reason)
+                self._states[ip] = replace(current, state=DOWN, since=now, last_down_reason=reason,
+                                           down_since=now if current.state == ESTABLISHED else current.down_since)
         return events
 
     def established(self) -> list[IPAddress]:
