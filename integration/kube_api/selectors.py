@@ -67,7 +67,16 @@ def label_predicate(selector: str | None) -> Predicate:
     return matches
 
 
-def field_predicate(selector: str | None) -> Predicate:
+# Field labels kube-apiserver accepts per resource (every resource has the metadata ones; Events add theirs,
+# which is how `kubectl describe node` finds a Node's events).
+_FIELD_LABELS = {
+    "events": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+               "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+               "reason", "reportingComponent", "source", "type"),
+}
+
+
+def field_predicate(selector: str | None, resource: str = "") -> Predicate:
     if not selector:
         return lambda obj: True
     requirements = []
@@ -79,16 +88,23 @@ def field_predicate(selector: str | None) -> Predicate:
                 break
         else:
             raise bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
-        if field not in ("metadata.name", "metadata.namespace"):
+        if field not in ("metadata.name", "metadata.namespace", *_FIELD_LABELS.get(resource, ())):
             raise bad_request(f'field label not supported: {field}')
-        attr = field.split(".", 1)[1]
-        requirements.append((attr, op == "!=", value))
+        requirements.append((field, op == "!=", value))
 
     def matches(obj: dict[str, Any]) -> bool:
-        meta = obj.get("metadata", {})
-        return all((meta.get(attr, "") == value) != negate for attr, negate, value in requirements)
+        return all((_field(obj, path) == value) != negate for path, negate, value in requirements)
 
     return matches
+
+
+def _field(obj: dict[str, Any], path: str) -> str:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part, "") if isinstance(value, dict) else ""
+    if path == "source" and isinstance(value, dict):  # the `source` label is the source's component
+        value = value.get("component", "")
+    return str(value) if value is not None else ""
 
 
 def both(first: Predicate, second: Predicate) -> Predicate:

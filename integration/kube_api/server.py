@@ -45,8 +45,8 @@ GIT_VERSION = "v1.34.0"
 _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^/api/v1/(?:watch/)?(nodes)$"), "cluster-collection"),
     (re.compile(r"^/api/v1/(nodes)/([^/]+)(?:/(status))?$"), "cluster-object"),
-    (re.compile(r"^/api/v1/(?:watch/)?namespaces/([^/]+)/(secrets)$"), "namespaced-collection"),
-    (re.compile(r"^/api/v1/namespaces/([^/]+)/(secrets)/([^/]+)$"), "namespaced-object"),
+    (re.compile(r"^/api/v1/(?:watch/)?namespaces/([^/]+)/(secrets|events)$"), "namespaced-collection"),
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/(secrets|events)/([^/]+)$"), "namespaced-object"),
 ]
 
 
@@ -68,6 +68,8 @@ def _discovery(path: str) -> dict[str, Any] | None:
             {"name": "nodes/status", "singularName": "", "namespaced": False, "kind": "Node",
              "verbs": ["get", "patch", "update"]},
             {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret", "verbs": verbs},
+            {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event", "verbs": verbs,
+             "shortNames": ["ev"]},
         ]}
     return None
 
@@ -228,7 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, self.server.owner.store.mutate(resource, key, change, subresource=sub))
 
     def _list(self, resource: str, namespace: str | None, query: dict[str, str]) -> None:
-        predicate = both(label_predicate(query.get("labelSelector")), field_predicate(query.get("fieldSelector")))
+        predicate = both(label_predicate(query.get("labelSelector")),
+                         field_predicate(query.get("fieldSelector"), resource))
         limit = int(query["limit"]) if query.get("limit") else None
         items, rv, token, remaining = self.server.owner.store.list(
             resource, namespace, predicate, limit, query.get("continue") or None
@@ -246,7 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _watch(self, resource: str, namespace: str | None, query: dict[str, str]) -> None:
         owner = self.server.owner
-        predicate = both(label_predicate(query.get("labelSelector")), field_predicate(query.get("fieldSelector")))
+        predicate = both(label_predicate(query.get("labelSelector")),
+                         field_predicate(query.get("fieldSelector"), resource))
         timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else owner.default_watch_timeout
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         initial_end = query.get("sendInitialEvents") in ("true", "1")

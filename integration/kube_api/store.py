@@ -40,7 +40,8 @@ class Resource:
 
 NODES = Resource("nodes", "Node", namespaced=False)
 SECRETS = Resource("secrets", "Secret", namespaced=True)
-RESOURCES = {r.plural: r for r in (NODES, SECRETS)}
+EVENTS = Resource("events", "Event", namespaced=True)
+RESOURCES = {r.plural: r for r in (NODES, SECRETS, EVENTS)}
 
 
 @dataclass

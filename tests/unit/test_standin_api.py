@@ -272,3 +272,17 @@ def test_request_counts(standin, api):
     assert counts["GET /api/v1/nodes"] == 1
     assert counts["GET /api/v1/nodes/{name}"] == 1
     assert counts["WATCH /api/v1/nodes"] == 1
+
+
+def test_events_are_created_patched_and_listed_like_kubectl_describe_reads_them(standin, api):
+    event = client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name="node1.bgp-1", namespace="default"),
+        involved_object=client.V1ObjectReference(kind="Node", name="node1", uid="node1"),
+        reason="BGPSessionUp", message="BGP session with 172.31.0.12 (AS 64512) is Established", type="Normal",
+        count=1, source=client.V1EventSource(component="bgpnet", host="node1"))
+    created = api.create_namespaced_event("default", event)
+    assert created.count == 1 and created.metadata.resource_version
+    api.patch_namespaced_event("node1.bgp-1", "default", {"count": 2, "lastTimestamp": "2026-12-04T02:00:00Z"})
+    listed = api.list_namespaced_event("default", field_selector="involvedObject.name=node1").items
+    assert [(e.reason, e.count) for e in listed] == [("BGPSessionUp", 2)]
+    assert api.list_namespaced_event("default", field_selector="involvedObject.name=node2").items == []
