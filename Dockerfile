@@ -21,10 +21,11 @@ ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE}
 
 # iproute2: `ip route show proto bgpnet` and friends when debugging from `kubectl exec`.
+# nftables: the agent's natOutgoing rules go to the kernel through `nft -j` (bgpnet/nat/nft.py).
 # patchelf: the bundle's ELF interpreter must be an absolute path, known only at install time (the host's
 # CNI bin dir), so the init container sets it (image/bgpnet-install-cni).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 patchelf \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 nftables patchelf \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 # bgpnet lives in its own virtualenv: Debian's python3 refuses `pip install` into the system (PEP 668,

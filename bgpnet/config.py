@@ -134,6 +134,9 @@ class AgentConfig:
     not_ready_grace_period: float = 0.0
     # Liveness fails when every configured peer has been down this long (bgpnet/health.py says why); 0: never.
     liveness_peers_down_after: float = 600.0
+    # Masquerade pod traffic leaving the cluster CIDRs; None: on unless this node has BGP peers outside the
+    # cluster (bgpnet/nat/ruleset.py says why).
+    nat_outgoing: bool | None = None
 
 
 def _asn(field: str, value: Any) -> int:
@@ -348,7 +351,7 @@ def _peers(field: str, value: Any) -> tuple[PeerSpec, ...]:
 
 _FIELDS = {"asn", "clusterCIDRs", "nodeToNodeMesh", "holdTime", "keepaliveTime", "routeSyncPeriod",
            "startupGracePeriod", "cni", "peers", "communities", "largeCommunities", "importPolicy",
-           "gracefulRestart", "notReadyGracePeriod", "livenessPeersDownAfter"}
+           "gracefulRestart", "notReadyGracePeriod", "livenessPeersDownAfter", "natOutgoing"}
 
 
 def _graceful_restart(field: str, value: Any) -> GracefulRestart:
@@ -419,6 +422,7 @@ def parse_config(raw: Any) -> AgentConfig:
         not_ready_grace_period=_non_negative_seconds("notReadyGracePeriod", raw.get("notReadyGracePeriod", 0)),
         liveness_peers_down_after=_non_negative_seconds("livenessPeersDownAfter",
                                                         raw.get("livenessPeersDownAfter", 600)),
+        nat_outgoing=None if raw.get("natOutgoing") is None else _bool("natOutgoing", raw["natOutgoing"]),
     )
 
 

@@ -58,8 +58,8 @@ def test_all_fields_parse():
     ({"cni": []}, "cni: must be a mapping"),
     ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, clusterCIDRs, cni, communities, "
                                 "gracefulRestart, holdTime, importPolicy, keepaliveTime, largeCommunities, "
-                                "livenessPeersDownAfter, nodeToNodeMesh, notReadyGracePeriod, peers, routeSyncPeriod, "
-                                "startupGracePeriod)"),
+                                "livenessPeersDownAfter, natOutgoing, nodeToNodeMesh, notReadyGracePeriod, peers, "
+                                "routeSyncPeriod, startupGracePeriod)"),
 ])
 def test_invalid_field_names_the_field(override, message):
     with pytest.raises(ConfigError) as err:
