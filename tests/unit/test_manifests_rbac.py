@@ -30,6 +30,7 @@ METHOD_PERMISSIONS = {
     "read_namespaced_secret": ("", "secrets", "get"),
     "list_namespaced_secret": ("", "secrets", "list"),
     "create_namespaced_event": ("", "events", "create"),
+    "patch_namespaced_event": ("", "events", "patch"),
     "read_namespaced_config_map": ("", "configmaps", "get"),
 }
 NAMESPACED_RESOURCES = {"secrets", "events", "configmaps"}
@@ -119,7 +120,10 @@ def granted_permissions(docs: list[dict]) -> dict[tuple[str, str, str], tuple[st
         if doc["kind"] not in ("ClusterRole", "Role") or (doc["kind"], doc["metadata"]["name"]) not in bound:
             continue
         if doc["kind"] == "Role":
-            assert doc["metadata"]["namespace"] == NAMESPACE
+            # The agent's own namespace, or `default` for Events about its Node (where kubelet records them).
+            assert doc["metadata"]["namespace"] in (NAMESPACE, "default")
+            if doc["metadata"]["namespace"] == "default":
+                assert {r for rule in doc["rules"] for r in rule["resources"]} == {"events"}
         for rule in doc["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
