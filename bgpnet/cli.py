@@ -14,6 +14,7 @@ from bgpnet import __version__
 
 log = logging.getLogger("bgpnet")
 DEFAULT = " (default: %(default)s)"  # argparse fills it in: every --help shows the defaults
+DEFAULT_STATUS_PORT = 9179  # the agent's default --metrics-address port
 
 
 def _setup_logging(level: str, fmt: str = "kv") -> None:
@@ -50,6 +51,12 @@ def _status_parser(sub: argparse._SubParsersAction) -> None:
                                    "announcements, installed routes, IPAM usage and last errors.")
     p.add_argument("--address", default="127.0.0.1:9179", help="the agent's --metrics-address (HOST:PORT)" + DEFAULT)
     p.add_argument("--json", action="store_true", help="print the agent's status document as JSON")
+    p.add_argument("--all-nodes", action="store_true",
+                   help="every node's agent, asked at its Node's InternalIP (Nodes listed through the API)")
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+                   help="with --all-nodes: kubeconfig file (default: $KUBECONFIG, else in-cluster config)")
+    p.add_argument("--port", type=_int_in(1, 65535), default=DEFAULT_STATUS_PORT,
+                   help="with --all-nodes: the agents' metrics port" + DEFAULT)
     p.add_argument("--timeout", type=_positive_seconds, default=5.0,
                    help="seconds to wait for the agent (> 0)" + DEFAULT)
     p.set_defaults(func=run_status)
@@ -74,6 +81,8 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    if args.all_nodes:
+        return run_status_all_nodes(args)
     from bgpnet.snapshot import AgentSnapshot
     from bgpnet.status_client import AgentUnreachable, fetch_status
     from bgpnet.status_view import render, render_json
@@ -88,6 +97,31 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render(AgentSnapshot.from_dict(document), document.get("health")))
     return 0
+
+
+def run_status_all_nodes(args: argparse.Namespace) -> int:
+    import json
+    from functools import partial
+
+    from bgpnet import cluster_status
+    from bgpnet.kube.node_addresses import KubeConfigError, api_client, node_addresses
+    from bgpnet.status_client import fetch_status
+
+    try:
+        with api_client(args.kubeconfig) as api:
+            nodes = node_addresses(api, args.timeout)
+    except KubeConfigError as exc:
+        print(f"bgpnet status: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the API server's answer or its absence: one line, not a traceback
+        print(f"bgpnet status: cannot list Nodes: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return 1
+    agents = cluster_status.gather(nodes, partial(fetch_status, timeout=args.timeout), args.port)
+    if args.json:
+        sys.stdout.write(json.dumps(cluster_status.to_json(agents), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(cluster_status.render(agents))
+    return 0 if agents and all(a.document is not None for a in agents) else 1
 
 
 def _tune_gc_for_route_tables() -> None:

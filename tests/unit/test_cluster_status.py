@@ -62,3 +62,41 @@ def test_json_carries_each_agents_own_document_or_the_error():
     assert data["nodes"][0] == {"node": "node1", "address": "a:1", "answered": True, "error": None, "status": doc}
     assert data["nodes"][1]["answered"] is False and data["nodes"][1]["error"] == "refused"
     json.dumps(data)
+
+
+def test_the_command_lists_nodes_through_the_api_and_asks_each_agent(standin, tmp_path, capsys):
+    from bgpnet import cli
+    from bgpnet.http_server import serve
+    from bgpnet.metrics import make_registry
+    from integration.kube_api import make_node
+
+    def snapshot():
+        return AgentSnapshot(node="node1", version="0.1.0", taken_at=1000.0, started_at=0.0, own_node_known=True,
+                             routes_programmed=True, peers=(PeerStatus("172.31.0.12", 64512, state="established",
+                                                                       since=940.0),))
+
+    standin.create_node(make_node("node1", ["127.0.0.1"], ["10.244.1.0/24"]))
+    standin.create_node(make_node("node2", [], ["10.244.2.0/24"]))
+    kubeconfig = standin.write_kubeconfig(str(tmp_path / "kubeconfig"))
+    server = serve("127.0.0.1:0", snapshot, make_registry(snapshot, process=False))
+    try:
+        argv = ["status", "--all-nodes", "--kubeconfig", kubeconfig, "--port", str(server.port)]
+        assert cli.main(argv) == 1  # node2's agent cannot be asked
+        text = capsys.readouterr().out
+        assert cli.main([*argv, "--json"]) == 1
+        data = json.loads(capsys.readouterr().out)
+    finally:
+        server.close()
+    assert text.startswith("2 nodes, 1 agents answered")
+    assert "node1  answering" in text and "node2  NO ANSWER" in text
+    assert "node1  172.31.0.12  64512  Established  1m" in text
+    assert [(n["node"], n["answered"]) for n in data["nodes"]] == [("node1", True), ("node2", False)]
+
+
+def test_a_missing_kubeconfig_is_one_line_and_exit_2(tmp_path, capsys):
+    from bgpnet import cli
+
+    assert cli.main(["status", "--all-nodes", "--kubeconfig", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"bgpnet status: cannot load Kubernetes credentials from "
+                                                  f"{tmp_path / 'nope'}")
