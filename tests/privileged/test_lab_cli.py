@@ -80,6 +80,16 @@ def test_mesh_lab_comes_up_all_green_and_down_leaves_nothing(state_dir):
     assert status.returncode == 0, status.stdout + status.stderr
     assert "all 30 pod pairs reach each other" in status.stdout
     assert status.stdout.count(" running ") == 4  # the API stand-in and three agents
+    assert all(pod["namespace"] in status.stdout for n in lab_json["nodes"] for pod in n["pods"])
+
+    # Every node's agent, seen from node1 through the API's Node list.
+    everyone = subprocess.run(["ip", "netns", "exec", lab_json["nodes"][0]["namespace"], BGPNET, "status",
+                               "--all-nodes", "--kubeconfig", lab_json["api"]["kubeconfig"]],
+                              capture_output=True, text=True, timeout=60)
+    assert everyone.returncode == 0, everyone.stdout + everyone.stderr
+    assert everyone.stdout.startswith("3 nodes, 3 agents answered")
+    assert sum(" Established " in line for line in everyone.stdout.splitlines()) == 6  # 3 nodes x 2 peers
+    print(f"\nbgpnet status --all-nodes:\n{everyone.stdout}")
 
     down = lab(state_dir, "down")
     assert down.returncode == 0, down.stderr
