@@ -27,13 +27,21 @@ from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from bgpnet import cniconf
+from bgpnet import cniconf, node_events
 from bgpnet.agent_passwords import PasswordCache
-from bgpnet.agent_ports import NextHopPort, NodeSourcePort, ObservableRouteTable, RouteTablePort, SpeakerPort
+from bgpnet.agent_ports import (
+    NextHopPort,
+    NodeSourcePort,
+    ObservableRouteTable,
+    OutgoingNatPort,
+    RouteTablePort,
+    SpeakerPort,
+)
 from bgpnet.agent_records import AgentCounters, RouteSyncRecord
 from bgpnet.agent_snapshot import AgentView, assemble
 from bgpnet.config import TEARDOWN, WARN, AgentConfig, PasswordRef
 from bgpnet.model import IPAddress, IPNetwork, KernelRoute, Md5Password, NodeInfo
+from bgpnet.nat.ruleset import enabled as nat_outgoing_enabled
 from bgpnet.node_readiness import gone_nodes, next_change, not_ready_since
 from bgpnet.policy import MAX_PREFIX, ImportPolicy
 from bgpnet.rib import Rib
@@ -56,6 +64,7 @@ from bgpnet.stale import PeerHolds, StaleRoutes, family_of, qualifies_for_hold
 from bgpnet.state import (
     SpeakerIntent,
     import_policy,
+    node_peer_specs,
     other_family_lookups,
     required_lookups,
     router_id,
@@ -79,7 +88,9 @@ class Agent:
                  route_table: RouteTablePort, clock: Callable[[], float] = time.monotonic,
                  read_password: Callable[[PasswordRef], Md5Password] | None = None,
                  next_hops: NextHopPort | None = None,
-                 set_network_available: Callable[[], None] | None = None) -> None:
+                 set_network_available: Callable[[], None] | None = None,
+                 outgoing_nat: OutgoingNatPort | None = None,
+                 record_event: Callable[[node_events.NodeEvent], None] | None = None) -> None:
         self.config = config
         self.node_name = node_name
         self.cni_conf_dir = cni_conf_dir
@@ -129,6 +140,10 @@ class Agent:
         # next-hop cache generation they were computed from; anything else changing forces a rebuild.
         self._desired = DesiredRoutes()
         self._desired_from: tuple[object, object] | None = None
+        self._nat = outgoing_nat
+        # Kubernetes Events on our Node (session up/down, refused routes, config problems); emitting never
+        # blocks (bgpnet.kube.events writes from its own thread).
+        self._record_event = record_event or (lambda event: None)
 
     # --- event handlers: record and wake the loop -------------------------------------------------------
     def _on_nodes(self, nodes: Mapping[str, NodeInfo]) -> None:
@@ -158,6 +173,7 @@ class Agent:
                 if rejected.reason != MAX_PREFIX:
                     log.info("route rejected peer=%s prefix=%s reason=%s", rejected.peer, rejected.prefix,
                              rejected.reason)
+                    self._record_event(node_events.route_refused(str(rejected.peer), rejected.reason))
             if self._holds.holding(event.peer):
                 self._holds.refreshed(event.peer, [r.prefix for r in event.announced])
             self._check_prefix_limit(event.peer, policy)
@@ -178,9 +194,11 @@ class Agent:
                 self._next_hops.invalidate()  # a new path may change how next hops resolve
             self.counters.session_changes[(event.peer, "established")] += 1
             log.info("session up peer=%s", event.peer)
+            self._record_event(node_events.session_up(str(event.peer), self._peer_asn(event.peer)))
         elif isinstance(event, PeerDown):
             self._up.discard(event.peer)
             self.counters.session_changes[(event.peer, "down")] += 1
+            self._record_event(node_events.session_down(str(event.peer), self._peer_asn(event.peer), event.reason))
             if event.local:
                 # Our ExaBGP died, not the peer: keep its routes (SpeakerRestarted turns them into stale ones).
                 log.info("session down with our speaker peer=%s reason=%s", event.peer, event.reason)
@@ -227,6 +245,9 @@ class Agent:
             self.counters.bad_speaker_messages += 1
             self.counters.error(f"bad speaker message: {event.error}")
             log.warning("bad speaker message error=%s", event.error)
+
+    def _peer_asn(self, peer: IPAddress) -> int:
+        return next((p.asn for p in self._intent.peers if p.address == peer), 0)
 
     def _count_malformed(self, peer: IPAddress, malformed: Malformed) -> None:
         self.counters.malformed[(peer, malformed.action)] += 1
@@ -378,6 +399,7 @@ class Agent:
             if intent.problems != self._problems:
                 for problem in set(intent.problems) - set(self._problems):
                     log.warning("configuration problem: %s", problem)
+                    self._record_event(node_events.config_error(problem))
                 self._problems = intent.problems
             if me is not None and not self._stale.peers_known:
                 self._stale.peers_known = True
@@ -419,6 +441,12 @@ class Agent:
                                                                       self.config.cni):
             log.info("wrote CNI conflist dir=%s pod_cidrs=%s", self.cni_conf_dir,
                      ",".join(map(str, me.pod_cidrs)))
+        if me is not None and me.pod_cidrs and self._nat is not None:
+            external = bool(node_peer_specs(self.config, me))
+            if not self._nat.sync(nat_outgoing_enabled(self.config.nat_outgoing, external), me.pod_cidrs,
+                                  self.config.cluster_cidrs, force=resync_due):
+                with self._lock:
+                    self.counters.error("natOutgoing rules not applied (see log); retried next round")
         resolve = self._next_hops.resolve if self._next_hops is not None else None
         if rebuild:
             desired = self._desired.rebuild(learned, stale, resolve)

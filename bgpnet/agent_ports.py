@@ -27,6 +27,13 @@ class SpeakerPort(Protocol):
     def stop(self) -> None: ...
 
 
+class OutgoingNatPort(Protocol):
+    """The node's natOutgoing rules (bgpnet.nat.outgoing.OutgoingNat)."""
+
+    def sync(self, enabled: bool, pod_cidrs: Collection[IPNetwork], cluster_cidrs: Collection[IPNetwork], *,
+             force: bool = False) -> bool: ...
+
+
 class NextHopPort(Protocol):
     """Kernel lookups (bgpnet.routes.resolve.NextHopResolver): source addresses towards peers and gateways
     for learned next hops that are not directly connected."""

@@ -141,8 +141,11 @@ def run_agent(args: argparse.Namespace) -> int:
     from bgpnet.agent import Agent
     from bgpnet.config import ConfigError, load_config_text
     from bgpnet.kube.client import load_connection
+    from bgpnet.kube.events import NodeEventRecorder, NodeEventWriter
+    from bgpnet.kube.node_addresses import KubeConfigError, api_client
     from bgpnet.kube.node_source import NodeSource
     from bgpnet.kube.secrets import PasswordReader
+    from bgpnet.nat.outgoing import OutgoingNat
     from bgpnet.routes.protocol import register_protocol_name
     from bgpnet.routes.resolve import NextHopResolver
     from bgpnet.routes.table import RouteTable
@@ -165,7 +168,14 @@ def run_agent(args: argparse.Namespace) -> int:
         log.warning("could not register route protocol name error=%s", exc)
     from bgpnet.kube.node_status import patch_node_condition
 
-    api = load_connection(args.kubeconfig)
+    try:
+        events_api = api_client(args.kubeconfig)  # fails early and in one line on bad credentials
+        api = load_connection(args.kubeconfig)
+    except KubeConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    events = NodeEventRecorder(NodeEventWriter(events_api, args.node_name))
+    events.start()
     restart_time = config.graceful_restart.restart_time if config.graceful_restart.enabled else 0
     agent = Agent(
         config, args.node_name,
@@ -178,6 +188,8 @@ def run_agent(args: argparse.Namespace) -> int:
         set_network_available=lambda: patch_node_condition(
             api, args.node_name, "NetworkUnavailable", "False", "BgpnetIsUp",
             "bgpnet agent has programmed this node's routes"),
+        outgoing_nat=OutgoingNat(),
+        record_event=events.emit,
     )
     server = None
     if args.metrics_address:

@@ -32,8 +32,8 @@ QUEUE_SIZE = 100
 class NodeEventWriter:
     """Creates or updates one Event per `Write` (the API seam; synchronous)."""
 
-    def __init__(self, core_v1: client.CoreV1Api, node: str) -> None:
-        self._api = core_v1
+    def __init__(self, api: client.ApiClient, node: str) -> None:
+        self._api = client.CoreV1Api(api)
         self._node = node
 
     def create(self, write: Write) -> str:

@@ -91,6 +91,23 @@ def test_mesh_lab_comes_up_all_green_and_down_leaves_nothing(state_dir):
     assert sum(" Established " in line for line in everyone.stdout.splitlines()) == 6  # 3 nodes x 2 peers
     print(f"\nbgpnet status --all-nodes:\n{everyone.stdout}")
 
+    # natOutgoing is on by default in a mesh (nothing outside knows the pod CIDRs): bgpnet's own nft table.
+    nat = subprocess.run(["ip", "netns", "exec", lab_json["nodes"][0]["namespace"], "nft", "list", "table", "inet",
+                          "bgpnet"], capture_output=True, text=True)
+    assert nat.returncode == 0 and "ip saddr @pods4 ip daddr != @cluster4 masquerade" in nat.stdout, nat.stderr
+    # Every agent recorded its sessions coming up as Events on its Node, as `kubectl describe node` shows them.
+    from kubernetes import client, config
+
+    from bgpnet.lab.netns import entered
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=lab_json["api"]["kubeconfig"]))
+
+    def session_up_events() -> int:
+        with entered(f"/run/netns/{lab_json['nodes'][0]['namespace']}"):  # the API lives inside the lab
+            return len(api.list_namespaced_event("default", field_selector="reason=BGPSessionUp").items)
+
+    wait_for(lambda: session_up_events() == 6, 10, what="six BGPSessionUp events")
+
     down = lab(state_dir, "down")
     assert down.returncode == 0, down.stderr
     assert_nothing_left(state, state_dir)

@@ -24,7 +24,7 @@ def node_events_listed(api, node="node1"):
 
 def test_repeats_update_one_event_and_distinct_ones_are_separate(api):
     clock = iter(range(1000, 2000, 10)).__next__
-    recorder = NodeEventRecorder(NodeEventWriter(api, "node1"), clock=lambda: float(clock()))
+    recorder = NodeEventRecorder(NodeEventWriter(api.api_client, "node1"), clock=lambda: float(clock()))
     down = node_events.session_down("172.31.0.12", 64512, "hold timer expired")
     for event in (down, down, node_events.session_up("172.31.0.12", 64512), down):
         recorder.emit(event)
@@ -39,7 +39,7 @@ def test_repeats_update_one_event_and_distinct_ones_are_separate(api):
 
 
 def test_an_expired_event_is_created_again(api, standin):
-    recorder = NodeEventRecorder(NodeEventWriter(api, "node1"))
+    recorder = NodeEventRecorder(NodeEventWriter(api.api_client, "node1"))
     event = node_events.config_error("peers[0].asn: must be an integer AS number")
     recorder.emit(event)
     recorder.drain()
@@ -59,7 +59,7 @@ def test_an_absent_api_server_is_counted_never_raised(standin):
     standin.stop()
     cfg.retries = False
     with client.ApiClient(cfg) as api_client:
-        recorder = NodeEventRecorder(NodeEventWriter(client.CoreV1Api(api_client), "node1"))
+        recorder = NodeEventRecorder(NodeEventWriter(api_client, "node1"))
         recorder.emit(node_events.session_up("172.31.0.12", 64512))
         recorder.drain()
     assert (recorder.written, recorder.failed) == (0, 1)
