@@ -43,6 +43,14 @@ RUN python3 -m pip install --no-cache-dir . \
  && cd / && rm -rf /src
 WORKDIR /
 
+# The reference plugins the node's conflist chains after bgpnet-cni (portmap for hostPort, bandwidth for the
+# bandwidth annotations), from Debian's containernetworking-plugins: the init container installs them on hosts
+# that lack them (kubeadm's kubernetes-cni package has them; minimal hosts may not). Only the two binaries stay.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends containernetworking-plugins \
+ && mkdir -p /opt/bgpnet-cni-chained && cp /usr/lib/cni/portmap /usr/lib/cni/bandwidth /opt/bgpnet-cni-chained/ \
+ && apt-get purge -y containernetworking-plugins && apt-get clean && rm -rf /var/lib/apt/lists/*
+
 # The relocatable CNI plugin bundle, built from the base's own interpreter (the venv's python3 is a symlink to
 # it), and the init container's installer for it.
 COPY image/bgpnet-bundle-cni image/bgpnet-install-cni /usr/local/bin/

@@ -28,7 +28,17 @@ def render_conflist(pod_cidrs: Sequence[IPNetwork], settings: CniSettings) -> st
     }
     if settings.log_file:
         plugin["logFile"] = settings.log_file
-    doc = {"cniVersion": "1.0.0", "name": NETWORK_NAME, "plugins": [plugin]}
+    plugins: list[dict[str, object]] = [plugin]
+    if settings.port_map:
+        # hostPort: the runtime hands the pod's port mappings to plugins with this capability (kubelet passes
+        # them as runtimeConfig.portMappings). snat: connections to a hostPort from the node itself or from a
+        # pod on it (hairpin) work too, as with Calico's default conflist.
+        plugins.append({"type": "portmap", "snat": True, "capabilities": {"portMappings": True}})
+    if settings.bandwidth:
+        # The kubernetes.io/ingress-bandwidth and egress-bandwidth pod annotations, as a tc filter on the
+        # host side of the pod's veth.
+        plugins.append({"type": "bandwidth", "capabilities": {"bandwidth": True}})
+    doc = {"cniVersion": "1.0.0", "name": NETWORK_NAME, "plugins": plugins}
     return json.dumps(doc, indent=2) + "\n"
 
 

@@ -30,11 +30,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class CniSettings:
-    """What the agent writes into its node's CNI conflist for bgpnet-cni."""
+    """What the agent writes into its node's CNI conflist: bgpnet-cni's settings, and which reference plugins
+    are chained after it (portmap: a pod's hostPort; bandwidth: its ingress/egress bandwidth annotations)."""
 
     mtu: int = 1500
     data_dir: str = "/var/lib/cni/bgpnet"
     log_file: str = ""
+    port_map: bool = True
+    bandwidth: bool = True
 
 
 # Node labels/annotations read live from watch events (annotation wins over a label of the same key).
@@ -193,7 +196,7 @@ def _seconds(field: str, value: Any) -> float:
 def _cni(field: str, value: Any) -> CniSettings:
     if not isinstance(value, Mapping):
         raise ConfigError(field, "must be a mapping")
-    _reject_unknown(field + ".", value, {"mtu", "dataDir", "logFile"})
+    _reject_unknown(field + ".", value, {"mtu", "dataDir", "logFile", "portMap", "bandwidth"})
     mtu = _int_range(f"{field}.mtu", value.get("mtu", 1500), 576, 65535)
     data_dir = value.get("dataDir", CniSettings.data_dir)
     if not isinstance(data_dir, str) or not data_dir.startswith("/"):
@@ -201,7 +204,9 @@ def _cni(field: str, value: Any) -> CniSettings:
     log_file = value.get("logFile", "")
     if not isinstance(log_file, str) or (log_file and not log_file.startswith("/")):
         raise ConfigError(f"{field}.logFile", f"must be an absolute path, got {log_file!r}")
-    return CniSettings(mtu=mtu, data_dir=data_dir, log_file=log_file)
+    return CniSettings(mtu=mtu, data_dir=data_dir, log_file=log_file,
+                       port_map=_bool(f"{field}.portMap", value.get("portMap", True)),
+                       bandwidth=_bool(f"{field}.bandwidth", value.get("bandwidth", True)))
 
 
 def _string_map(field: str, value: Any) -> tuple[tuple[str, str], ...]:

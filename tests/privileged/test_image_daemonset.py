@@ -140,6 +140,10 @@ def test_init_container_installed_the_bundle_on_every_node(lab):
         # The shebang names the interpreter by its host path: the node's CNI bin dir, not the container's mount.
         assert shebang == f"#!{bundle}/bin/{(bundle / 'PYTHON').read_text().strip()} -IS"
         assert (bin_dir / "bgpnet-cni").stat().st_mode & 0o111
+        # The reference plugins the conflist chains, installed because this node's bin dir had none.
+        for chained in ("portmap", "bandwidth"):
+            assert f"installed {bin_dir}/{chained}" in pod.init_output["install-cni"]
+            assert (bin_dir / chained).stat().st_mode & 0o111
     size = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file() and not f.is_symlink())
     print(f"\ninstalled bundle on a node: {size / 1e6:.1f} MB in {bundle}")
 

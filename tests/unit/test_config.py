@@ -54,7 +54,7 @@ def test_all_fields_parse():
     ({"startupGracePeriod": -1}, "startupGracePeriod: must be a positive number of seconds, got -1"),
     ({"cni": {"mtu": 100}}, "cni.mtu: must be an integer in 576..65535, got 100"),
     ({"cni": {"dataDir": "relative"}}, "cni.dataDir: must be an absolute path, got 'relative'"),
-    ({"cni": {"mtuu": 1500}}, "cni.mtuu: unknown field (known: dataDir, logFile, mtu)"),
+    ({"cni": {"mtuu": 1500}}, "cni.mtuu: unknown field (known: bandwidth, dataDir, logFile, mtu, portMap)"),
     ({"cni": []}, "cni: must be a mapping"),
     ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, clusterCIDRs, cni, communities, "
                                 "gracefulRestart, holdTime, importPolicy, keepaliveTime, largeCommunities, "

@@ -63,9 +63,18 @@ def test_conflist_render_and_atomic_write(tmp_path):
     doc = json.loads(text)
     assert doc["name"] == "bgpnet" and doc["cniVersion"] == "1.0.0"
     assert doc["plugins"] == [{"type": "bgpnet-cni", "podCIDRs": ["10.244.1.0/24", "fd00:10:244:1::/64"],
-                               "mtu": 1450, "dataDir": "/var/lib/cni/bgpnet"}]
+                               "mtu": 1450, "dataDir": "/var/lib/cni/bgpnet"},
+                              {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+                              {"type": "bandwidth", "capabilities": {"bandwidth": True}}]
     assert write_conflist(tmp_path, [N("10.244.1.0/24")], CniSettings()) is True
     assert write_conflist(tmp_path, [N("10.244.1.0/24")], CniSettings()) is False  # unchanged: no rewrite
     assert write_conflist(tmp_path, [N("10.244.7.0/24")], CniSettings()) is True
     assert json.loads((tmp_path / CONFLIST_NAME).read_text())["plugins"][0]["podCIDRs"] == ["10.244.7.0/24"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [CONFLIST_NAME]  # no temp files left behind
+
+
+def test_chained_reference_plugins_can_be_switched_off():
+    doc = json.loads(render_conflist([N("10.244.1.0/24")], CniSettings(port_map=False, bandwidth=False)))
+    assert [p["type"] for p in doc["plugins"]] == ["bgpnet-cni"]
+    doc = json.loads(render_conflist([N("10.244.1.0/24")], CniSettings(bandwidth=False)))
+    assert [p["type"] for p in doc["plugins"]] == ["bgpnet-cni", "portmap"]
