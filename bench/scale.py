@@ -82,7 +82,7 @@ import json, sys, threading, time
 from benchlib import rss_kib
 import os
 before = rss_kib(os.getpid())
-from bgpnet.kube.client import load_connection
+from bgpnet.kube.client import api_client
 from bgpnet.kube.node_source import NodeSource
 imported = rss_kib(os.getpid())
 expected = int(sys.argv[2])
@@ -95,7 +95,7 @@ def on_change(nodes):
         if first.is_set() and nodes.get("node0") is not None and nodes["node0"].label("bgpnet.io/asn") == "65001":
             changed.set()
         first.set()
-source = NodeSource(load_connection(sys.argv[1]), on_change)
+source = NodeSource(api_client(sys.argv[1]), on_change)
 stop = threading.Event()
 t0 = time.perf_counter()
 threading.Thread(target=source.run, args=(stop,), daemon=True).start()

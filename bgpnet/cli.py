@@ -104,7 +104,7 @@ def run_status_all_nodes(args: argparse.Namespace) -> int:
     from functools import partial
 
     from bgpnet import cluster_status
-    from bgpnet.kube.node_addresses import KubeConfigError, api_client, node_addresses
+    from bgpnet.kube.client import KubeConfigError, api_client, node_addresses
     from bgpnet.status_client import fetch_status
 
     try:
@@ -140,9 +140,8 @@ def run_agent(args: argparse.Namespace) -> int:
     # Adapters are imported here, not at module top: `bgpnet --help` should not pay for kubernetes/pyroute2.
     from bgpnet.agent import Agent
     from bgpnet.config import ConfigError, load_config_text
-    from bgpnet.kube.client import load_connection
+    from bgpnet.kube.client import KubeConfigError, api_client
     from bgpnet.kube.events import NodeEventRecorder, NodeEventWriter
-    from bgpnet.kube.node_addresses import KubeConfigError, api_client
     from bgpnet.kube.node_source import NodeSource
     from bgpnet.kube.secrets import PasswordReader
     from bgpnet.nat.outgoing import OutgoingNat
@@ -169,12 +168,11 @@ def run_agent(args: argparse.Namespace) -> int:
     from bgpnet.kube.node_status import patch_node_condition
 
     try:
-        events_api = api_client(args.kubeconfig)  # fails early and in one line on bad credentials
-        api = load_connection(args.kubeconfig)
+        api = api_client(args.kubeconfig)
     except KubeConfigError as exc:
         log.error("%s", exc)
         return 2
-    events = NodeEventRecorder(NodeEventWriter(events_api, args.node_name))
+    events = NodeEventRecorder(NodeEventWriter(api, args.node_name))
     events.start()
     restart_time = config.graceful_restart.restart_time if config.graceful_restart.enabled else 0
     agent = Agent(

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from bgpnet.kube.connection import KubeConnection
-from bgpnet.kube.core_v1 import CoreV1Subset
-from bgpnet.kube.lean_import import ApiException
 from bgpnet.kube.node_parse import BadNode, parse_node
 from bgpnet.model import NodeInfo
 
@@ -87,7 +86,7 @@ class _Backoff:
 class NodeSource:
     def __init__(
         self,
-        connection: KubeConnection,
+        api: client.ApiClient,
         on_change: Callable[[Mapping[str, NodeInfo]], None],
         *,
         resync_period: float = 300,
@@ -96,7 +95,7 @@ class NodeSource:
         backoff_initial: float = 0.5,
         request_timeout: float = 60.0,
     ) -> None:
-        self._api = CoreV1Subset(connection)
+        self._api = client.CoreV1Api(api)
         self._on_change = on_change
         self._resync_period = resync_period
         self._watch_timeout = watch_timeout
@@ -181,7 +180,8 @@ class NodeSource:
                 stop.wait(delay)
 
     def _relist(self) -> None:
-        response = self._api.list_node(_request_timeout=self._request_timeout)
+        # The raw response, parsed here: building the client's models for thousands of Nodes costs seconds.
+        response = self._api.list_node(_preload_content=False, _request_timeout=self._request_timeout)
         try:
             body = json.loads(response.data)
         finally:
@@ -215,6 +215,7 @@ class NodeSource:
             resource_version=self._rv,
             allow_watch_bookmarks=True,
             timeout_seconds=timeout,
+            _preload_content=False,  # a stream of watch events, read line by line
             # Connect quickly or fail; the read may legitimately idle for the whole watch.
             _request_timeout=(min(10.0, self._request_timeout), timeout + 30),
         )

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime
 
-from bgpnet.kube.connection import KubeConnection
-from bgpnet.kube.core_v1 import CoreV1Subset
+from kubernetes import client
 
 
 def condition_patch(type_: str, status: str, reason: str, message: str, now: datetime.datetime) -> dict:
@@ -28,11 +27,11 @@ def condition_patch(type_: str, status: str, reason: str, message: str, now: dat
 
 
 def patch_node_condition(
-    connection: KubeConnection, node_name: str, type_: str, status: str, reason: str, message: str
+    api: client.ApiClient, node_name: str, type_: str, status: str, reason: str, message: str
 ) -> None:
     body = condition_patch(type_, status, reason, message, datetime.datetime.now(datetime.UTC))
-    response = CoreV1Subset(connection).patch_node_status(
-        node_name, body, _content_type="application/strategic-merge-patch+json"
+    response = client.CoreV1Api(api).patch_node_status(
+        node_name, body, _content_type="application/strategic-merge-patch+json", _preload_content=False
     )
-    response.drain_conn()
+    response.drain_conn()  # the patched Node is not needed: skip building its model
     response.release_conn()

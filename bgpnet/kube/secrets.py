@@ -13,10 +13,10 @@ import base64
 import binascii
 from pathlib import Path
 
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
 from bgpnet.config import PasswordRef
-from bgpnet.kube.connection import KubeConnection
-from bgpnet.kube.core_v1 import CoreV1Subset
-from bgpnet.kube.lean_import import ApiException
 from bgpnet.model import Md5Password
 
 # RFC 2385 keys are at most 80 bytes on Linux (TCP_MD5SIG_MAXKEYLEN).
@@ -48,8 +48,8 @@ def _checked(ref: PasswordRef, raw: bytes) -> Md5Password:
 class PasswordReader:
     """Reads `PasswordRef`s: Secret keys through the API (when a connection is given), files directly."""
 
-    def __init__(self, connection: KubeConnection | None) -> None:
-        self._core = CoreV1Subset(connection) if connection is not None else None
+    def __init__(self, api: client.ApiClient | None) -> None:
+        self._core = client.CoreV1Api(api) if api is not None else None
 
     def read(self, ref: PasswordRef) -> Md5Password:
         if ref.file:
@@ -65,7 +65,7 @@ class PasswordReader:
             raise PasswordUnavailable(ref, f"API error {exc.status} {exc.reason}") from None
         except Exception as exc:  # connection errors of any kind: unreachable now, retried at the next resync
             raise PasswordUnavailable(ref, f"API unreachable ({type(exc).__name__})") from None
-        data = (secret.get("data") or {}).get(ref.key)
+        data = (secret.data or {}).get(ref.key)
         if data is None:
             raise PasswordUnavailable(ref, f"the Secret has no key {ref.key!r}")
         try:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bgpnet.kube.client import load_connection
+from bgpnet.kube.client import api_client
 from bgpnet.kube.node_source import NodeSource, _Backoff
 from integration.kube_api import make_node
 
@@ -35,7 +35,7 @@ class Running:
 
     def __init__(self, standin, tmp_path, **options):
         self.changes = []
-        connection = load_connection(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
+        connection = api_client(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
         options = {"watch_timeout": 2, "resync_period": 300, "backoff_initial": 0.05, "backoff_max": 0.2,
                    "request_timeout": 5, **options}
         self.source = NodeSource(connection, self.changes.append, **options)
@@ -220,7 +220,7 @@ def test_a_failing_on_change_does_not_stop_the_source(standin, tmp_path):
         if len(calls) == 1:
             raise RuntimeError("consumer bug")
 
-    source = NodeSource(load_connection(standin.write_kubeconfig(str(tmp_path / "kc"))), on_change,
+    source = NodeSource(api_client(standin.write_kubeconfig(str(tmp_path / "kc"))), on_change,
                         watch_timeout=2, backoff_initial=0.05, backoff_max=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=source.run, args=(stop,))

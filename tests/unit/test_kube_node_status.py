@@ -1,16 +1,14 @@
-"""patch_node_condition lands on the API as kubelet/Calico send it; load_connection finds its config."""
+"""patch_node_condition lands on the API as kubelet/Calico send it; api_client finds its config."""
 
 from __future__ import annotations
 
 import datetime
-import json
 import types
 
 import pytest
 from kubernetes import client
 
-from bgpnet.kube.client import load_connection
-from bgpnet.kube.core_v1 import CoreV1Subset
+from bgpnet.kube.client import KubeConfigError, api_client
 from bgpnet.kube.node_status import condition_patch, patch_node_condition
 from integration.kube_api import KubeApiStandIn, make_node
 
@@ -35,8 +33,8 @@ def test_condition_patch_shape():
 
 def test_network_unavailable_patch_lands_and_keeps_other_conditions(standin, tmp_path):
     standin.create_node(make_node("n1", ["10.0.0.1"], ["10.244.1.0/24"]))
-    connection = load_connection(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
-    patch_node_condition(connection, "n1", "NetworkUnavailable", "False", "BgpnetIsUp", "bgpnet is running")
+    api = api_client(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
+    patch_node_condition(api, "n1", "NetworkUnavailable", "False", "BgpnetIsUp", "bgpnet is running")
     conditions = {c["type"]: c for c in standin.get_node("n1")["status"]["conditions"]}
     assert conditions["Ready"]["status"] == "True"
     mine = conditions["NetworkUnavailable"]
@@ -46,9 +44,9 @@ def test_network_unavailable_patch_lands_and_keeps_other_conditions(standin, tmp
 
 
 def test_patching_a_missing_node_raises_404(standin, tmp_path):
-    connection = load_connection(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
+    api = api_client(standin.write_kubeconfig(str(tmp_path / "kubeconfig")))
     with pytest.raises(client.exceptions.ApiException) as err:
-        patch_node_condition(connection, "ghost", "NetworkUnavailable", "False", "r", "m")
+        patch_node_condition(api, "ghost", "NetworkUnavailable", "False", "r", "m")
     assert err.value.status == 404
 
 
@@ -58,10 +56,9 @@ def test_load_connection_falls_back_to_home_kubeconfig(standin, tmp_path, monkey
     (tmp_path / ".kube").mkdir()
     standin.write_kubeconfig(str(tmp_path / ".kube" / "config"))
     monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", "~/.kube/config")
-    connection = load_connection(None)
-    assert connection.configuration.host == standin.url
-    response = CoreV1Subset(connection).list_node()
-    assert json.loads(response.data)["items"] == []
+    api = api_client(None)
+    assert api.configuration.host == standin.url
+    assert client.CoreV1Api(api).list_node().items == []
 
 
 @pytest.fixture
@@ -78,19 +75,30 @@ def in_cluster(tmp_path, monkeypatch):
 
 
 def test_load_connection_prefers_in_cluster_config(in_cluster):
-    connection = load_connection(None)
-    assert connection.configuration.host == "https://10.96.0.1:443"
-    assert connection.configuration.api_key["BearerToken"] == "bearer tok"
+    api = api_client(None)
+    assert api.configuration.host == "https://10.96.0.1:443"
+    assert api.configuration.api_key["BearerToken"] == "bearer tok"
 
 
 def test_a_rotated_service_account_token_reaches_the_next_request(in_cluster, monkeypatch):
     # kubelet rewrites the projected token file before the token expires; the in-cluster loader's
     # refresh_api_key_hook re-reads it once the copy it holds is a minute old.
-    connection = load_connection(None)
-    first = connection.serialize("GET", "/api/v1/nodes").headers["authorization"]
+    # ApiClient asks its configuration for the auth settings on every request, which runs that hook.
+    api = api_client(None)
+    first = api.configuration.auth_settings()["BearerToken"]["value"]
     in_cluster.write_text("tok2")
-    assert connection.serialize("GET", "/api/v1/nodes").headers["authorization"] == first == "bearer tok"
+    assert api.configuration.auth_settings()["BearerToken"]["value"] == first == "bearer tok"
     later = datetime.datetime.now() + datetime.timedelta(minutes=2)
     clock = types.SimpleNamespace(datetime=types.SimpleNamespace(now=lambda: later), timedelta=datetime.timedelta)
     monkeypatch.setattr("kubernetes.config.incluster_config.datetime", clock)
-    assert connection.serialize("GET", "/api/v1/nodes").headers["authorization"] == "bearer tok2"
+    assert api.configuration.auth_settings()["BearerToken"]["value"] == "bearer tok2"
+
+
+@pytest.mark.parametrize("content", [None, "not: [valid", "- a list\n"])
+def test_a_bad_kubeconfig_is_one_line(tmp_path, content):
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(KubeConfigError) as err:
+        api_client(str(path))
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"cannot load Kubernetes credentials from {path}")
