@@ -148,7 +148,8 @@ def _neighbor(router_id: ipaddress.IPv4Address, peer: BgpPeer, graceful_restart:
         # Raw messages (hex), not ExaBGP's parsed JSON: turning every received prefix into JSON text (and the
         # agent parsing that text back) was the larger half of the BGP-to-kernel time for a full table.
         # bgpnet decodes UPDATE and OPEN bodies itself (bgpnet/speaker/wire.py). ExaBGP still validates each
-        # message (IPv4 NLRI for framing only, see exabgp_main) and tears the session down on a malformed one.
+        # message (IPv4 NLRI for framing only, see bgpnet.speaker.exabgp.ipv4_nlri) and tears the session down
+        # on a malformed one.
         "            packets;",
         "            update;",
         # The peer's OPEN carries its graceful restart capability and Restart Time (the helper needs it).

@@ -27,8 +27,8 @@ RELAY = Path(__file__).with_name("relay.py")
 
 def default_exabgp_argv() -> list[str]:
     """ExaBGP from the interpreter's own environment (the pinned 4.2.25), through bgpnet's launcher, which
-    removes two per-prefix costs ExaBGP's configuration cannot turn off (see exabgp_main)."""
-    return [sys.executable, "-m", "bgpnet.speaker.exabgp_main"]
+    removes two per-prefix costs ExaBGP's configuration cannot turn off (see bgpnet.speaker.exabgp)."""
+    return [sys.executable, "-m", "bgpnet.speaker.exabgp"]
 
 
 def relay_argv(files: RunFiles) -> list[str]:

@@ -7,7 +7,7 @@ bgpnet reloads:
 - Signals are handled at the top of the reactor loop, before any peer runs, and a removed neighbor leaves
   ExaBGP's table only when its peer runs next. Reloads are therefore spaced by SETTLE seconds (the loop turns
   every 50 ms), and the neighbors a reload loaded count as existing (and are fed announcements) SETTLE after it.
-- A removed passive neighbor never left ExaBGP's table at all (bgpnet.speaker.removal fixes that in the
+- A removed passive neighbor never left ExaBGP's table at all (bgpnet.speaker.exabgp.removal fixes that in the
   launcher), so a Node deleted and registered again with the same address never got its mesh session back.
 - A neighbor removed and added back unchanged between two reloads would never leave ExaBGP: its session and
   its Adj-RIB-Out (our announcements, old pod CIDR included) would carry on, while the agent dropped what it

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bgpnet.speaker import exabgp_main
+from bgpnet.speaker import exabgp as exabgp_compat
 from integration.kube_api import KubeApiStandIn
 
 
@@ -18,7 +18,7 @@ def standin():
 
 @pytest.fixture
 def patched(monkeypatch):
-    """patch() applied for one test; everything it replaces is put back afterwards."""
+    """Every ExaBGP patch applied for one test; everything they replace is put back afterwards."""
     import exabgp.logger
     import exabgp.reactor.api.response.json as json_response
     from exabgp.bgp.message.update import Update
@@ -34,6 +34,8 @@ def patched(monkeypatch):
     monkeypatch.setattr(Peer, "handle_connection", Peer.handle_connection)
     monkeypatch.setattr(Reactor, "active_peers", Reactor.active_peers)
     original = Update.__dict__["unpack_message"]
-    exabgp_main.patch()
+    exabgp_compat.forget_applied()
+    exabgp_compat.apply_all()
     yield
     Update.unpack_message = original
+    exabgp_compat.forget_applied()

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bgpnet.speaker import collision
+from bgpnet.speaker.exabgp import collision
 
 
 class FakeConnection:
@@ -74,7 +74,7 @@ def patched(monkeypatch):
     from exabgp.reactor.peer import Peer
 
     monkeypatch.setattr(Peer, "handle_connection", Peer.handle_connection)  # ExaBGP's back afterwards
-    collision.patch_collision()
+    collision.apply()
 
 
 def test_exabgp_alone_never_runs_the_accepted_connection_after_openconfirm(monkeypatch):

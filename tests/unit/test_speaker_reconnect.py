@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bgpnet.speaker import reconnect
+from bgpnet.speaker.exabgp import reconnect
 
 
 class FakeClock:
@@ -32,7 +32,7 @@ def patched_delay(monkeypatch):
     from exabgp.reactor.delay import Delay
 
     monkeypatch.setattr(Delay, "increase", Delay.increase)  # put ExaBGP's back afterwards
-    reconnect.patch_delay()
+    reconnect.apply()
 
 
 def first_contact(clock: FakeClock, listening_after: float) -> float:

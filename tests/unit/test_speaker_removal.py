@@ -1,11 +1,11 @@
-"""A removed passive neighbor leaves ExaBGP's table (bgpnet.speaker.removal), driven through ExaBGP's own
+"""A removed passive neighbor leaves ExaBGP's table (bgpnet.speaker.exabgp.removal), driven through ExaBGP's own
 `Reactor.active_peers`, `Peer.remove` and `Peer.run` with the network parts faked."""
 
 from types import SimpleNamespace
 
 import pytest
 
-from bgpnet.speaker import removal
+from bgpnet.speaker.exabgp import removal
 
 
 def reactor_with(peers):
@@ -51,8 +51,8 @@ def test_exabgp_itself_never_runs_a_removed_passive_peer(restored):
 def test_patched_it_runs_it_once_and_the_peer_closes(restored):
     from exabgp.reactor.peer import ACTION
 
-    removal.patch_removal()
-    removal.patch_removal()  # idempotent
+    removal.apply()
+    removal.apply()  # idempotent
     waiting, removed = passive_peer(), passive_peer()
     removed.remove()
     assert reactor_with({"waiting": waiting, "removed": removed}).active_peers() == {"removed"}

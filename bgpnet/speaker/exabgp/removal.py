@@ -1,4 +1,9 @@
-"""ExaBGP 4.2.25 never finishes removing a passive neighbor: it stays in the reactor's table as a dead peer.
+"""Patch: `exabgp.reactor.loop.Reactor.active_peers` (removed passive neighbors).
+
+Upstream: Exa-Networks/exabgp#1425 ("Dangling sockets with passive removed idle neighbors after reload",
+closed for 5.0). ExaBGP 5: drop this module once the pin in tests/unit/test_exabgp_compat.py fails.
+
+ExaBGP 4.2.25 never finishes removing a passive neighbor: it stays in the reactor's table as a dead peer.
 
 `Reactor.load()` removes a neighbor that left the config with `Peer.remove()`, which closes its connection and
 stops it; the peer leaves `Reactor._peers` when it runs next (`Peer.run` answers CLOSE). But the reactor runs
@@ -26,7 +31,7 @@ def stopped_for_good(peer: Any) -> bool:
     return peer.generator is None and not peer._restart
 
 
-def patch_removal() -> None:
+def apply() -> None:
     """Replace `Reactor.active_peers` as described above."""
     from exabgp.reactor.loop import Reactor
 

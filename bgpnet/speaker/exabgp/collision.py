@@ -1,4 +1,9 @@
-"""ExaBGP 4.2.25's connection collision (RFC 4271 §6.8), resolved without leaving the peer stuck.
+"""Patch: `exabgp.reactor.peer.Peer.handle_connection` (connection collision).
+
+Upstream: none fixed; Exa-Networks/exabgp#1136 reports a session "stuck in OPEN CONFIRM" (closed without a
+fix). ExaBGP 5: re-test with tests/unit/test_exabgp_compat.py's collision pin before dropping it.
+
+ExaBGP 4.2.25's connection collision (RFC 4271 §6.8), resolved without leaving the peer stuck.
 
 When a peer's own outgoing connection has reached OpenConfirm and the same neighbor connects in with a higher
 BGP Identifier, `Peer.handle_connection` does what §6.8 asks: it closes the outgoing connection and accepts the
@@ -21,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def patch_collision() -> None:
+def apply() -> None:
     """Wrap ExaBGP's `Peer.handle_connection` as described above."""
     from exabgp.bgp.fsm import FSM
     from exabgp.reactor.peer import Peer

@@ -1,4 +1,10 @@
-"""How soon ExaBGP tries again to open a BGP connection that failed (its ConnectRetry timer).
+"""Patch: ExaBGP 4.2.25's ConnectRetry schedule (`exabgp.reactor.delay.Delay.increase`).
+
+Upstream: Exa-Networks/exabgp#1176 ("re-try the connection establishment after the peering goes down ...
+60s"): the maintainer's fix resets the delay when a session establishes (in 5.0), which covers the second
+problem below, not the first. ExaBGP 5: keep this module only if a join still waits for ExaBGP's schedule.
+
+How soon ExaBGP tries again to open a BGP connection that failed (its ConnectRetry timer).
 
 ExaBGP 4.2 waits 0, 1, 2, 3, 4, 5, 7, 9 ... s (capped at 60 s, not configurable) before each new attempt after
 a failed connection or a dropped session. In a full mesh one side of each pair only listens (bgpnet.state), so
@@ -30,7 +36,7 @@ def next_wait(previous: float) -> float:
     return min(MAX_RETRY, max(FIRST_RETRY, previous * GROWTH))
 
 
-def patch_delay() -> None:
+def apply() -> None:
     """Give ExaBGP's per-peer Delay (exabgp.reactor.delay) bgpnet's schedule. Its state stays ExaBGP's:
     `_time` is when the next attempt may start, `_next` the wait the following failure will schedule."""
     from exabgp.reactor.delay import Delay
