@@ -40,10 +40,11 @@ from bgpnet.agent_ports import (
 from bgpnet.agent_records import AgentCounters, RouteSyncRecord
 from bgpnet.agent_snapshot import AgentView, assemble
 from bgpnet.config import TEARDOWN, WARN, AgentConfig, PasswordRef
-from bgpnet.model import IPAddress, IPNetwork, KernelRoute, Md5Password, NodeInfo
+from bgpnet.model import IPAddress, KernelRoute, Md5Password, NodeInfo
 from bgpnet.nat.ruleset import enabled as nat_outgoing_enabled
 from bgpnet.node_readiness import gone_nodes, next_change, not_ready_since
 from bgpnet.policy import MAX_PREFIX, ImportPolicy
+from bgpnet.prefix import Prefix
 from bgpnet.rib import Rib
 from bgpnet.routes.desired import DesiredRoutes
 from bgpnet.snapshot import AgentSnapshot, LoopStatus, RouteSyncStatus
@@ -277,7 +278,7 @@ class Agent:
                 prefixes = self._holds.drop_family(event.peer, family)
                 self._sweep_held(event.peer, prefixes, f"forwarding not preserved for {family}")
 
-    def _sweep_held(self, peer: IPAddress, prefixes: frozenset[IPNetwork], why: str) -> None:
+    def _sweep_held(self, peer: IPAddress, prefixes: frozenset[Prefix], why: str) -> None:
         """A graceful restart hold ended: withdraw what the peer did not re-send (under the lock)."""
         policy = self._intent.policy_for(peer) or import_policy(self.config, self._nodes.get(self.node_name),
                                                                 self._nodes)
@@ -320,7 +321,7 @@ class Agent:
                 log.info("re-enabling peer after max-prefix teardown peer=%s", peer)
         return frozenset(self._disabled)
 
-    def _start_stale_period(self, routes: dict[IPNetwork, KernelRoute]) -> None:
+    def _start_stale_period(self, routes: dict[Prefix, KernelRoute]) -> None:
         """Keep `routes` until every peer has re-sent its table (End-of-RIB) or the grace period ends; routes
         still kept from an earlier, unfinished stale period stay too."""
         previous = self._stale
@@ -410,7 +411,7 @@ class Agent:
                 if intent.policies != self._intent.policies:
                     self._refilter(intent, me)
                 self._intent = intent
-            stale: Mapping[IPNetwork, KernelRoute] = {}
+            stale: Mapping[Prefix, KernelRoute] = {}
             stale_over = False
             if self._stale.active(now):
                 stale = dict(self._stale.routes)
@@ -431,7 +432,7 @@ class Agent:
             # changes just taken would otherwise be forgotten).
             self._desired_from = None
             # `changed` holds each changed prefix with its learned route now (None: withdrawn).
-            learned: Mapping[IPNetwork, KernelRoute] = dict(self.rib.routes) if rebuild else {}
+            learned: Mapping[Prefix, KernelRoute] = dict(self.rib.routes) if rebuild else {}
         if me is not None and self._speaker is None:
             self._speaker = self._make_speaker(router_id(me), self._on_speaker_event)
             self._speaker.start()
@@ -537,7 +538,7 @@ class Agent:
                 self.counters.error(f"route error: {error}")
             log.warning("route errors count=%d first=%s", len(errors), errors[0])
 
-    def _record_sync(self, kind: str, result: object, desired: Mapping[IPNetwork, KernelRoute], *,
+    def _record_sync(self, kind: str, result: object, desired: Mapping[Prefix, KernelRoute], *,
                      own_node_known: bool) -> None:
         errors = tuple(getattr(result, "errors", ()) or ())
         changes = {op: int(getattr(result, attr, 0) or 0)

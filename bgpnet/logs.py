@@ -20,8 +20,9 @@ import logging
 import re
 import sys
 import time
-from ipaddress import IPv4Network
 from typing import Any, TextIO
+
+from bgpnet.prefix import Prefix
 
 REDACTED = "[redacted]"
 FORMATS = ("kv", "json")
@@ -43,14 +44,12 @@ def is_sensitive(name: str) -> bool:
 def redact_value(name: str, value: Any) -> Any:
     if is_sensitive(name):
         return REDACTED
+    if isinstance(value, Prefix):  # before tuples: a Prefix is one, and JSON would print it as a list
+        return str(value)
     if isinstance(value, dict):
         return {k: redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(name, v) for v in value]
-    if isinstance(value, IPv4Network):
-        # Learned IPv4 prefixes are also floats (bgpnet.speaker.interning), which `json.dumps` would print as
-        # a number without asking `default=str`.
-        return str(value)
     return value
 
 

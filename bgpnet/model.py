@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from bgpnet.prefix import Prefix
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -120,7 +122,7 @@ class LearnedRoute:
     """A prefix received from one peer, as the speaker parsed it from ExaBGP's JSON."""
 
     peer: IPAddress
-    prefix: IPNetwork
+    prefix: Prefix
     next_hop: IPAddress
     as_path: tuple[int, ...] = ()
     communities: tuple[str, ...] = ()
@@ -130,7 +132,7 @@ class LearnedRoute:
 class KernelRoute:
     """A route bgpnet wants in the kernel: one prefix, one or more gateways (ECMP when several)."""
 
-    prefix: IPNetwork
+    prefix: Prefix
     gateways: tuple[IPAddress, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -146,33 +148,5 @@ class Rejected:
     """A learned route the import policy refused, with the peer and a short, bounded reason label."""
 
     peer: IPAddress
-    prefix: IPNetwork
+    prefix: Prefix
     reason: str
-
-
-# Built once per prefix of a full-table transfer: these two skip the frozen dataclass's `__init__` (one
-# `object.__setattr__` per field) and `__post_init__`, at half the cost, and give values equal to, and hashing
-# like, the constructors' (tests/unit/test_model_fast_constructors.py keeps the field lists in step).
-_new_object = object.__new__
-
-
-def route_via(prefix: IPNetwork, gateway: IPAddress) -> KernelRoute:
-    """`KernelRoute(prefix, (gateway,))`: a one-gateway tuple is already canonical."""
-    route = _new_object(KernelRoute)
-    fields = route.__dict__
-    fields["prefix"] = prefix
-    fields["gateways"] = (gateway,)
-    return route
-
-
-def learned_route(peer: IPAddress, prefix: IPNetwork, next_hop: IPAddress, as_path: tuple[int, ...],
-                  communities: tuple[str, ...]) -> LearnedRoute:
-    """`LearnedRoute(peer, prefix, next_hop, as_path, communities)`."""
-    route = _new_object(LearnedRoute)
-    fields = route.__dict__
-    fields["peer"] = peer
-    fields["prefix"] = prefix
-    fields["next_hop"] = next_hop
-    fields["as_path"] = as_path
-    fields["communities"] = communities
-    return route

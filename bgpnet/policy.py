@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bgpnet.model import IPAddress, IPNetwork, LearnedRoute
+from bgpnet.prefix import NETMASK
 
 OUTSIDE_CLUSTER = "outside-cluster-cidrs"
 OWN_CIDR = "own-pod-cidr"
@@ -109,14 +110,10 @@ class ImportPolicy:
 
     def reject_reason(self, route: LearnedRoute) -> str | None:
         """None when the route may be installed, else the reason label."""
-        prefix = route.prefix
-        # `_prefixlen`, `_version` and the address's `_ip` are what the public properties return, minus a
-        # Python call each: this runs for every prefix of a full table.
-        length, version = prefix._prefixlen, prefix._version
+        version, address, length = route.prefix
         # The default route, when accepted from this peer (the way out of the cluster, from a ToR), skips the
         # CIDR checks; the loop and family checks below still apply.
         if length or not self.accept_default_route:
-            address = prefix.network_address._ip
             # Inside a cluster CIDR: the CIDR is no longer than the prefix and the prefix, masked by it, is it.
             for v, c_net, c_mask, c_len in self._cluster:
                 if v == version and c_len <= length and address & c_mask == c_net:
@@ -128,7 +125,7 @@ class ImportPolicy:
             # prefixes overlap exactly when they agree under the shorter one's mask.
             for v, o_net, o_mask, o_len in self._own:
                 if v == version:
-                    mask = o_mask if o_len <= length else int(prefix.netmask)
+                    mask = o_mask if o_len <= length else NETMASK[version][length]
                     if address & mask == o_net & mask:
                         return OWN_CIDR
             if self._check_origins:
@@ -145,7 +142,8 @@ class ImportPolicy:
         # sends for IPv6 over an IPv4 session when it has no IPv6 address to offer, e.g. 6PE) is no neighbour on
         # the wire: both refused.
         next_hop = route.next_hop
-        if version == 6 and (next_hop._version != 6 or next_hop._ip >> 32 == 0xFFFF):
+        if version == 6 and (next_hop.version != 6 or next_hop.ipv4_mapped is not None):
             return NEXT_HOP_FAMILY
         return None
+
 

@@ -20,6 +20,14 @@ import ipaddress
 from typing import NamedTuple
 
 WIDTH = {4: 32, 6: 128}
+
+
+def _netmasks(width: int) -> tuple[int, ...]:
+    return tuple(((1 << width) - 1) ^ ((1 << (width - length)) - 1) for length in range(width + 1))
+
+
+# NETMASK[version][length]: the network mask as an integer; masking host bits off is one AND.
+NETMASK = {4: _netmasks(32), 6: _netmasks(128)}
 _NETWORK = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
 _ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
 
@@ -54,7 +62,7 @@ class Prefix(NamedTuple):
         if len(octets) != (length + 7) // 8:
             raise ValueError(f"prefix /{length} encoded in {len(octets)} octets")
         value = int.from_bytes(octets, "big") << (width - 8 * len(octets))
-        return cls(version, value & ~((1 << (width - length)) - 1), length)
+        return cls(version, value & NETMASK[version][length], length)
 
     @property
     def width(self) -> int:
@@ -88,6 +96,7 @@ class Prefix(NamedTuple):
     def to_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return _NETWORK[self.version]((self.value, self.length))
 
+    @property
     def network_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return _ADDRESS[self.version](self.value)
 

@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from bgpnet.config import TEARDOWN
-from bgpnet.model import IPAddress, IPNetwork, KernelRoute, LearnedRoute, Rejected, route_via
+from bgpnet.model import IPAddress, KernelRoute, LearnedRoute, Rejected
 from bgpnet.policy import MAX_PREFIX, ImportPolicy
+from bgpnet.prefix import Prefix
 
 
 def best_routes(candidates: Iterable[LearnedRoute]) -> KernelRoute | None:
@@ -27,7 +28,7 @@ def best_routes(candidates: Iterable[LearnedRoute]) -> KernelRoute | None:
     if isinstance(candidates, Collection) and len(candidates) == 1:
         # The common case by far (one peer offers the prefix): nothing to compare.
         for only in candidates:
-            return route_via(only.prefix, only.next_hop)
+            return KernelRoute(only.prefix, (only.next_hop,))
     best: list[LearnedRoute] = []
     best_len = None
     for route in candidates:
@@ -43,22 +44,22 @@ def best_routes(candidates: Iterable[LearnedRoute]) -> KernelRoute | None:
 
 class Rib:
     def __init__(self) -> None:
-        self._by_peer: dict[IPAddress, dict[IPNetwork, LearnedRoute]] = {}
-        self._by_prefix: dict[IPNetwork, dict[IPAddress, LearnedRoute]] = {}
-        self._routes: dict[IPNetwork, KernelRoute] = {}
+        self._by_peer: dict[IPAddress, dict[Prefix, LearnedRoute]] = {}
+        self._by_prefix: dict[Prefix, dict[IPAddress, LearnedRoute]] = {}
+        self._routes: dict[Prefix, KernelRoute] = {}
         # Prefixes whose entry in `routes` was added, replaced or removed since the last take_changes(), with
         # that entry now (None: removed). The consumer gets the routes with the prefixes and needs no lookup.
-        self._changed: dict[IPNetwork, KernelRoute | None] = {}
+        self._changed: dict[Prefix, KernelRoute | None] = {}
         self.rejected: Counter[tuple[IPAddress, str]] = Counter()
         # Peers that sent more than their max-prefix, with the configured action ("warn" or "teardown").
         self.over_limit: dict[IPAddress, str] = {}
 
     @property
-    def routes(self) -> Mapping[IPNetwork, KernelRoute]:
+    def routes(self) -> Mapping[Prefix, KernelRoute]:
         """The kernel routes implied by what is learned now (a live view: copy it before handing it on)."""
         return self._routes
 
-    def take_changes(self) -> dict[IPNetwork, KernelRoute | None]:
+    def take_changes(self) -> dict[Prefix, KernelRoute | None]:
         """The prefixes whose kernel route changed since the previous call, each with its route now (None: no
         route any more), and forget them."""
         changed, self._changed = self._changed, {}
@@ -70,17 +71,17 @@ class Rib:
     def peers(self) -> tuple[IPAddress, ...]:
         return tuple(self._by_peer)
 
-    def prefixes(self, peer: IPAddress) -> frozenset[IPNetwork]:
+    def prefixes(self, peer: IPAddress) -> frozenset[Prefix]:
         """The prefixes accepted from `peer` now."""
         return frozenset(self._by_peer.get(peer, ()))
 
-    def update(self, peer: IPAddress, announced: Iterable[LearnedRoute], withdrawn: Iterable[IPNetwork],
+    def update(self, peer: IPAddress, announced: Iterable[LearnedRoute], withdrawn: Iterable[Prefix],
                policy: ImportPolicy) -> list[Rejected]:
         """Apply one UPDATE from `peer`; returns what the policy refused. A refused announcement still
         implicitly withdraws the peer's earlier path for that prefix (RFC 4271 §3.1)."""
         rejected: list[Rejected] = []
         table = self._by_peer.setdefault(peer, {})
-        touched: set[IPNetwork] = set()
+        touched: set[Prefix] = set()
         by_prefix = self._by_prefix
         for prefix in withdrawn:
             if table.pop(prefix, None) is not None:
@@ -109,7 +110,7 @@ class Rib:
                 # A prefix only this peer offers (the common case): its kernel route follows directly, without
                 # another pass over `touched` (each dict operation on a network key probes a large table).
                 by_prefix[prefix] = {peer: route}
-                self._routes[prefix] = self._changed[prefix] = route_via(prefix, route.next_hop)
+                self._routes[prefix] = self._changed[prefix] = KernelRoute(prefix, (route.next_hop,))
             else:
                 paths[peer] = route
                 touched.add(prefix)
@@ -158,7 +159,7 @@ class Rib:
                 self.update(peer, (), [r.prefix for r in bad], policy_of)
         return rejected
 
-    def _recompute(self, prefixes: Iterable[IPNetwork]) -> None:
+    def _recompute(self, prefixes: Iterable[Prefix]) -> None:
         for prefix in prefixes:
             candidates = self._by_prefix.get(prefix)
             route = best_routes(candidates.values()) if candidates else None

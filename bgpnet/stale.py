@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bgpnet.model import IPAddress, IPNetwork, KernelRoute
+from bgpnet.model import IPAddress, KernelRoute
+from bgpnet.prefix import Prefix
 
 
 @dataclass
 class StaleRoutes:
     """Routes kept (not yet swept) while peers re-send their tables after a restart."""
 
-    routes: dict[IPNetwork, KernelRoute] = field(default_factory=dict)
+    routes: dict[Prefix, KernelRoute] = field(default_factory=dict)
     awaiting_eor: set[IPAddress] = field(default_factory=set)
     deadline: float = 0.0
     # False until the peer set is known (the first Node list after a start): until then nobody has been
@@ -70,14 +71,14 @@ def qualifies_for_hold(reason: str) -> bool:
 EOR_SETTLE_S = 2.0
 
 
-def family_of(prefix: IPNetwork) -> str:
+def family_of(prefix: Prefix) -> str:
     """The address family a prefix belongs to, in ExaBGP's words (as in EndOfRib.family)."""
     return "ipv4 unicast" if prefix.version == 4 else "ipv6 unicast"
 
 
 @dataclass
 class _Held:
-    unrefreshed: set[IPNetwork]
+    unrefreshed: set[Prefix]
     deadline: float
     restart_time: float
     back: bool = False  # the session is Established again (the peer is re-sending)
@@ -90,7 +91,7 @@ class HoldOver:
 
     peer: IPAddress
     family: str
-    prefixes: frozenset[IPNetwork]
+    prefixes: frozenset[Prefix]
     eor: bool
 
 
@@ -101,11 +102,11 @@ class PeerHolds:
     def __init__(self) -> None:
         self._held: dict[tuple[IPAddress, str], _Held] = {}
 
-    def hold(self, peer: IPAddress, prefixes: Iterable[IPNetwork], now: float, restart_time: float) -> None:
+    def hold(self, peer: IPAddress, prefixes: Iterable[Prefix], now: float, restart_time: float) -> None:
         """The session with `peer` dropped: keep `prefixes` (its routes of the families it can restart, the
         caller's choice) until `now + restart_time`. A family that drops again before the peer came back keeps
         its first deadline, so flapping cannot hold forever."""
-        by_family: dict[str, set[IPNetwork]] = {}
+        by_family: dict[str, set[Prefix]] = {}
         for prefix in prefixes:
             by_family.setdefault(family_of(prefix), set()).add(prefix)
         for family, kept in by_family.items():
@@ -126,7 +127,7 @@ class PeerHolds:
                 held.back = True
                 held.deadline = now + held.restart_time
 
-    def drop_family(self, peer: IPAddress, family: str) -> frozenset[IPNetwork]:
+    def drop_family(self, peer: IPAddress, family: str) -> frozenset[Prefix]:
         """End the hold of one family at once (the peer's new OPEN says it did not preserve forwarding for
         it): the prefixes to withdraw."""
         held = self._held.pop((peer, family), None)
@@ -135,7 +136,7 @@ class PeerHolds:
     def held_families(self, peer: IPAddress) -> tuple[str, ...]:
         return tuple(family for held_peer, family in self._held if held_peer == peer)
 
-    def refreshed(self, peer: IPAddress, prefixes: Iterable[IPNetwork]) -> None:
+    def refreshed(self, peer: IPAddress, prefixes: Iterable[Prefix]) -> None:
         """`peer` announced or withdrew these prefixes since it came back: they are no longer stale."""
         for prefix in prefixes:
             held = self._held.get((peer, family_of(prefix)))

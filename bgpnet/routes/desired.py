@@ -15,19 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from bgpnet.model import IPNetwork, KernelRoute
+from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 
-Resolve = Callable[[Mapping[IPNetwork, KernelRoute]], tuple[dict[IPNetwork, KernelRoute], list[IPNetwork]]]
+Resolve = Callable[[Mapping[Prefix, KernelRoute]], tuple[dict[Prefix, KernelRoute], list[Prefix]]]
 
 
 class DesiredRoutes:
     def __init__(self) -> None:
-        self.routes: dict[IPNetwork, KernelRoute] = {}
+        self.routes: dict[Prefix, KernelRoute] = {}
         # Prefixes left out because no next hop of theirs is reachable.
-        self.unresolved: set[IPNetwork] = set()
+        self.unresolved: set[Prefix] = set()
 
-    def rebuild(self, learned: Mapping[IPNetwork, KernelRoute], stale: Mapping[IPNetwork, KernelRoute],
-                resolve: Resolve | None) -> dict[IPNetwork, KernelRoute]:
+    def rebuild(self, learned: Mapping[Prefix, KernelRoute], stale: Mapping[Prefix, KernelRoute],
+                resolve: Resolve | None) -> dict[Prefix, KernelRoute]:
         """Compute the whole map again: learned routes win over stale ones for the same prefix."""
         merged = dict(learned)
         for prefix, route in stale.items():
@@ -40,15 +41,15 @@ class DesiredRoutes:
         self.unresolved = set(unresolved)
         return routes
 
-    def update(self, changes: Iterable[tuple[IPNetwork, KernelRoute | None]], stale: Mapping[IPNetwork, KernelRoute],
+    def update(self, changes: Iterable[tuple[Prefix, KernelRoute | None]], stale: Mapping[Prefix, KernelRoute],
                resolve: Resolve | None) -> None:
         """Recompute the entries of the changed prefixes only: `changes` pairs each with its learned route now
         (None: no learned route; a stale one then stands in if there is one)."""
         # Each dict operation on a prefix costs a hash and a probe of a large table: per prefix this does one
         # insert into `subset` and one into the resolver's output, then merges with `dict.update`, which reuses
         # the hashes the dicts already hold (and one pop for each prefix that goes away).
-        subset: dict[IPNetwork, KernelRoute] = {}
-        gone: list[IPNetwork] = []
+        subset: dict[Prefix, KernelRoute] = {}
+        gone: list[Prefix] = []
         for prefix, route in changes:
             if route is None and stale:
                 route = stale.get(prefix)

@@ -16,7 +16,8 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from bgpnet.model import IPAddress, IPNetwork, KernelRoute
+from bgpnet.model import IPAddress, KernelRoute
+from bgpnet.prefix import NETMASK, Prefix
 
 # linux/netlink.h
 NLMSG_NOOP = 1
@@ -121,37 +122,31 @@ class RoutePacker:
         heads, dst_len, nexthop_block = _HEAD, _DST_LEN, self._nexthop_block
         last_version, last_gateways, block = 0, (), b""
         for route in routes:
-            prefix = route.prefix
-            # `_version`, `_prefixlen` and the address's `_ip` are what the public properties return, minus a
-            # Python call each, on the path of every route of a full table.
-            version = prefix._version
+            version, value, length = route.prefix
             # Consecutive routes mostly share their next hops: a tuple compare is cheaper than a hash.
             if route.gateways != last_gateways or version != last_version:
                 last_version, last_gateways = version, route.gateways
                 block = nexthop_block(version, last_gateways)
             head = heads[version]
             buf += head.pack(head.size + len(block), RTM_NEWROUTE, flags, seq, 0,
-                             FAMILY[version], prefix._prefixlen, 0, 0, rtm_table, proto, RT_SCOPE_UNIVERSE,
-                             RTN_UNICAST, 0, dst_len[version], RTA_DST,
-                             prefix.network_address._ip.to_bytes(_OCTETS[version], "big"))
+                             FAMILY[version], length, 0, 0, rtm_table, proto, RT_SCOPE_UNIVERSE,
+                             RTN_UNICAST, 0, dst_len[version], RTA_DST, value.to_bytes(_OCTETS[version], "big"))
             buf += block
             seq += 1
         return seq
 
-    def delroutes(self, buf: bytearray, prefixes: Sequence[tuple[IPNetwork, int | None]], seq: int) -> int:
+    def delroutes(self, buf: bytearray, prefixes: Sequence[tuple[Prefix, int | None]], seq: int) -> int:
         """Append one RTM_DELROUTE per (prefix, metric); metric None matches the route at any metric.
         The protocol in the request makes the kernel delete only a route carrying it (IPv4 and IPv6), so a
         foreign route for the same prefix is never hit, even if the cache was wrong."""
         flags = DELETE_FLAGS | self._ack
         rtm_table, proto, table_attr = self._rtm_table, self.proto, self._table_attr
-        for prefix, metric in prefixes:
-            version = prefix._version
+        for (version, value, length), metric in prefixes:
             extra = table_attr if metric is None else table_attr + _attr(RTA_PRIORITY, _U32.pack(metric))
             head = _HEAD[version]
             buf += head.pack(head.size + len(extra), RTM_DELROUTE, flags, seq, 0,
-                             FAMILY[version], prefix._prefixlen, 0, 0, rtm_table, proto, RT_SCOPE_NOWHERE,
-                             0, 0, _DST_LEN[version], RTA_DST,
-                             prefix.network_address._ip.to_bytes(_OCTETS[version], "big"))
+                             FAMILY[version], length, 0, 0, rtm_table, proto, RT_SCOPE_NOWHERE,
+                             0, 0, _DST_LEN[version], RTA_DST, value.to_bytes(_OCTETS[version], "big"))
             buf += extra
             seq += 1
         return seq
@@ -198,7 +193,7 @@ def wire_form(route: KernelRoute) -> tuple[RawKey, RawGateways]:
     """A route as the dump shows it: ((family, prefix length, address bytes), ((family, gateway bytes)...)).
     Comparing these is a few C-level tuple compares, where comparing ipaddress objects runs Python code."""
     prefix = route.prefix
-    return ((FAMILY[prefix.version], prefix.prefixlen, prefix.network_address.packed),
+    return ((FAMILY[prefix.version], prefix.length, prefix.packed),
             tuple((FAMILY[g.version], g.packed) for g in route.gateways))
 
 
@@ -287,7 +282,8 @@ class DumpParser:
         if known is not None and known[0] == raw_gateways:
             route = known[1]
         else:
-            prefix = (ipaddress.IPv4Network if family == AF_INET else ipaddress.IPv6Network)((dst, dst_len))
+            version = 4 if family == AF_INET else 6
+            prefix = Prefix(version, int.from_bytes(dst, "big") & NETMASK[version][dst_len], dst_len)
             route = KernelRoute(prefix, tuple(self._gateway(g) for g in raw_gateways))
         self.routes.append(DumpedRoute(route, metric))
 

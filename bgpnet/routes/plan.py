@@ -11,23 +11,24 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bgpnet.model import IPNetwork, KernelRoute
+from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 
 
 @dataclass(frozen=True)
 class RoutePlan:
     add: list[KernelRoute] = field(default_factory=list)
     replace: list[KernelRoute] = field(default_factory=list)
-    delete: list[IPNetwork] = field(default_factory=list)
+    delete: list[Prefix] = field(default_factory=list)
     invalid: list[KernelRoute] = field(default_factory=list)
 
 
-def index_by_prefix(desired: Collection[KernelRoute]) -> dict[IPNetwork, KernelRoute]:
+def index_by_prefix(desired: Collection[KernelRoute]) -> dict[Prefix, KernelRoute]:
     """The desired set keyed by prefix; should a prefix appear twice, the later route wins."""
     return {route.prefix: route for route in desired}
 
 
-def plan_changes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IPNetwork, KernelRoute]
+def plan_changes(desired: Mapping[Prefix, KernelRoute], installed: Mapping[Prefix, KernelRoute]
                  ) -> RoutePlan:
     """The whole table's plan: `plan_prefixes` over every desired prefix, plus deleting what is no longer desired."""
     if not installed:  # first apply on an empty table: no lookups needed
@@ -44,8 +45,8 @@ def plan_changes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IP
     return plan
 
 
-def plan_prefixes(desired: Mapping[IPNetwork, KernelRoute], installed: Mapping[IPNetwork, KernelRoute],
-                  prefixes: Iterable[IPNetwork]) -> RoutePlan:
+def plan_prefixes(desired: Mapping[Prefix, KernelRoute], installed: Mapping[Prefix, KernelRoute],
+                  prefixes: Iterable[Prefix]) -> RoutePlan:
     """The decision for `prefixes` only (the ones that may have changed), at the cost of the changes instead of
     the whole table. A prefix absent from `desired` is deleted if installed."""
     plan = RoutePlan()

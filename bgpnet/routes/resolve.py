@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from bgpnet.model import IPAddress, IPNetwork, KernelRoute
+from bgpnet.model import IPAddress, KernelRoute
+from bgpnet.prefix import Prefix
 
 RTN_UNICAST = 1
 
@@ -72,14 +73,14 @@ def resolve_route(route: KernelRoute, answer_for: Callable[[IPAddress], RouteAns
 
 
 def resolve_routes(routes: Iterable[KernelRoute], answer_for: Callable[[IPAddress], RouteAnswer | None]
-                   ) -> tuple[dict[IPNetwork, KernelRoute], list[IPNetwork]]:
+                   ) -> tuple[dict[Prefix, KernelRoute], list[Prefix]]:
     """Resolve every route; returns the installable routes and the prefixes left out (no usable next hop).
 
     Thousands of routes share a handful of next-hop sets (one per peer, or per ECMP group), so the gateways
     are resolved once per distinct set and each route then costs one dict lookup: unchanged (the usual case:
     directly connected next hops) keeps the route object itself, so later diffs see identity."""
-    out: dict[IPNetwork, KernelRoute] = {}
-    unresolved: list[IPNetwork] = []
+    out: dict[Prefix, KernelRoute] = {}
+    unresolved: list[Prefix] = []
     by_gateways: dict[tuple[IPAddress, ...], tuple[IPAddress, ...] | None] = {}
     for route in routes:
         gateways = route.gateways
@@ -163,8 +164,8 @@ class NextHopResolver:
             self._addresses[key] = addresses
         return addresses
 
-    def resolve(self, routes: Mapping[IPNetwork, KernelRoute]) -> tuple[dict[IPNetwork, KernelRoute],
-                                                                         list[IPNetwork]]:
+    def resolve(self, routes: Mapping[Prefix, KernelRoute]) -> tuple[dict[Prefix, KernelRoute],
+                                                                         list[Prefix]]:
         return resolve_routes(routes.values(), self.answer)
 
     def invalidate(self) -> None:

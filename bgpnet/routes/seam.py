@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from bgpnet.model import IPNetwork, KernelRoute
+from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 from bgpnet.routes.messages import DumpedRoute
 
 ADD = "add"
@@ -31,7 +32,7 @@ class RouteBatch:
       holds the prefix: that is how a foreign route is detected without dumping the whole table.
     """
 
-    delete: Sequence[tuple[IPNetwork, int | None]] = ()
+    delete: Sequence[tuple[Prefix, int | None]] = ()
     replace: Sequence[KernelRoute] = ()
     add: Sequence[KernelRoute] = ()
 

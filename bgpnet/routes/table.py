@@ -34,7 +34,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from bgpnet.model import IPNetwork, KernelRoute
+from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 from bgpnet.routes.messages import DEFAULT_METRIC, FAMILY
 from bgpnet.routes.plan import RoutePlan, index_by_prefix, plan_changes, plan_prefixes
 from bgpnet.routes.protocol import RTPROT_BGPNET
@@ -49,7 +50,7 @@ class RouteError:
     """One route the kernel (or the planner) refused. `reason` is a short bounded label for metrics:
     "conflict" (another owner holds the prefix) or the errno name, e.g. "ENETUNREACH"."""
 
-    prefix: IPNetwork
+    prefix: Prefix
     op: str
     errno: int
     reason: str
@@ -67,7 +68,7 @@ class ApplyResult:
     duration_s: float
 
 
-def _error(prefix: IPNetwork, op: str, code: int) -> RouteError:
+def _error(prefix: Prefix, op: str, code: int) -> RouteError:
     if op == ADD and code == errnos.EEXIST:
         return RouteError(prefix, op, code, CONFLICT)
     return RouteError(prefix, op, code, errnos.errorcode.get(code, str(code)))
@@ -85,14 +86,14 @@ class RouteTable:
         self._netlink = netlink
         self.proto = proto
         self.table = table
-        self._installed: dict[IPNetwork, KernelRoute] = {}
-        self._strays: list[tuple[IPNetwork, int | None]] = []
+        self._installed: dict[Prefix, KernelRoute] = {}
+        self._strays: list[tuple[Prefix, int | None]] = []
         self._needs_dump = True
         self._v6: int | None = 0  # IPv6 routes in the cache; None: count again
         # Prefixes whose last add/replace/delete failed or was invalid: apply_changes() looks at them again.
-        self._retry: set[IPNetwork] = set()
+        self._retry: set[Prefix] = set()
 
-    def installed(self) -> Mapping[IPNetwork, KernelRoute]:
+    def installed(self) -> Mapping[Prefix, KernelRoute]:
         """What bgpnet believes is programmed: a read-only view, valid until the next apply/resync."""
         return MappingProxyType(self._installed)
 
@@ -102,7 +103,7 @@ class RouteTable:
             self._adopt_kernel_state()
         return self._apply(index_by_prefix(desired), started)
 
-    def apply_changes(self, desired: Mapping[IPNetwork, KernelRoute], prefixes: Collection[IPNetwork]
+    def apply_changes(self, desired: Mapping[Prefix, KernelRoute], prefixes: Collection[Prefix]
                       ) -> ApplyResult:
         """Make the kernel match `desired` for `prefixes` (every other prefix is assumed unchanged since the
         last apply; each appears once, e.g. a set or a dict of changes). `desired` is the caller's whole
@@ -131,7 +132,7 @@ class RouteTable:
         self._adopt_kernel_state()
         return self._apply(index_by_prefix(desired), started)
 
-    def dump(self) -> Mapping[IPNetwork, KernelRoute]:
+    def dump(self) -> Mapping[Prefix, KernelRoute]:
         """Read what the kernel holds with our protocol (e.g. left by a previous run) without changing it."""
         self._adopt_kernel_state()
         return self.installed()
@@ -152,8 +153,8 @@ class RouteTable:
             if all(id(route) in cached and metric == DEFAULT_METRIC[FAMILY[route.prefix.version]]
                    for route, metric in dumped):
                 return
-        installed: dict[IPNetwork, KernelRoute] = {}
-        strays: list[tuple[IPNetwork, int | None]] = []
+        installed: dict[Prefix, KernelRoute] = {}
+        strays: list[tuple[Prefix, int | None]] = []
         for route, metric in dumped:
             prefix = route.prefix
             if metric == DEFAULT_METRIC[FAMILY[prefix.version]]:
@@ -164,15 +165,15 @@ class RouteTable:
         self._v6 = None
         self._strays = strays
 
-    def _apply(self, desired: dict[IPNetwork, KernelRoute], started: float) -> ApplyResult:
+    def _apply(self, desired: dict[Prefix, KernelRoute], started: float) -> ApplyResult:
         return self._send(plan_changes(desired, self._installed), desired, started)
 
-    def _send(self, plan: RoutePlan, desired: dict[IPNetwork, KernelRoute] | None, started: float
+    def _send(self, plan: RoutePlan, desired: dict[Prefix, KernelRoute] | None, started: float
               ) -> ApplyResult:
         """Send the plan. `desired` is the complete desired map of a full apply (it becomes the cache when
         everything succeeds); None for a partial plan, whose outcome is merged into the cache in place."""
         errors = [RouteError(route.prefix, ADD, errnos.EINVAL, "no-gateway") for route in plan.invalid]
-        deletes: list[tuple[IPNetwork, int | None]] = [*self._strays, *((p, None) for p in plan.delete)]
+        deletes: list[tuple[Prefix, int | None]] = [*self._strays, *((p, None) for p in plan.delete)]
         batch = RouteBatch(delete=deletes, replace=plan.replace, add=plan.add)
         if not len(batch):
             if not errors and desired is not None:
@@ -222,6 +223,6 @@ class RouteTable:
                 del installed[prefix]
                 deleted.append(prefix)
         if self._v6 is not None:  # keep the family count current at the cost of the changes
-            self._v6 += sum(p._version == 6 for p in added) - sum(p._version == 6 for p in deleted)
+            self._v6 += sum(p.version == 6 for p in added) - sum(p.version == 6 for p in deleted)
         return (len(plan.add) - len(failed[ADD]), len(plan.replace) - len(failed[REPLACE]),
                 len(batch.delete) - len(failed[DELETE]))

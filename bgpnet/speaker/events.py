@@ -21,6 +21,7 @@ from bgpnet.model import (  # noqa: F401 - the RFC 7606 actions are part of this
     IPNetwork,
     LearnedRoute,
 )
+from bgpnet.prefix import Prefix
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class RoutesReceived:
 
     peer: IPAddress
     announced: tuple[LearnedRoute, ...]
-    withdrawn: tuple[IPNetwork, ...]
+    withdrawn: tuple[Prefix, ...]
     malformed: Malformed | None = None
 
 

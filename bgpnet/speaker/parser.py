@@ -26,7 +26,6 @@ from bgpnet.speaker.events import (
     RoutesReceived,
     SessionReset,
 )
-from bgpnet.speaker.interning import address
 from bgpnet.speaker.open_message import MalformedOpen, decode_open
 from bgpnet.speaker.wire import decode_update
 
@@ -115,7 +114,7 @@ def _parse_packet(message: dict, kind: str) -> Parsed:
     neighbor = message["neighbor"]
     if neighbor.get("direction") != "receive":
         return Ignored(kind)
-    peer = address(neighbor["address"]["peer"])
+    peer = ip_address(neighbor["address"]["peer"])
     text = neighbor["message"]["body"]
     body = bytes.fromhex(text[2:] if text.startswith("0x") else text)
     if kind == "open":

@@ -31,9 +31,10 @@ communities, RFC 4456 ORIGINATOR_ID/CLUSTER_LIST lengths, RFC 4724 End-of-RIB. O
 from __future__ import annotations
 
 from collections.abc import Collection
-from ipaddress import IPv6Address
+from ipaddress import IPv6Address, ip_address
 
-from bgpnet.model import IPAddress, IPNetwork, LearnedRoute, learned_route
+from bgpnet.model import IPAddress, LearnedRoute
+from bgpnet.prefix import NETMASK, Prefix
 from bgpnet.speaker.events import (
     ATTRIBUTE_DISCARD,
     SESSION_RESET,
@@ -43,7 +44,6 @@ from bgpnet.speaker.events import (
     RoutesReceived,
     SessionReset,
 )
-from bgpnet.speaker.interning import address_from_wire, network_from_wire, networks
 
 # (AFI, SAFI) → (name, IP version) for the families whose prefixes bgpnet installs.
 _CARRIED = {(1, 1): ("ipv4 unicast", 4), (2, 1): ("ipv6 unicast", 6)}
@@ -120,7 +120,7 @@ def _decode(peer: IPAddress, body: bytes, asn4: bool, families: Collection[str] 
     if end == 4:
         return EndOfRib(peer, "ipv4 unicast")  # RFC 4724 §2: an UPDATE with nothing in it
 
-    withdrawn: list[IPNetwork] = _prefixes(body, 2, withdrawn_end, 4)
+    withdrawn: list[Prefix] = _prefixes(body, 2, withdrawn_end, 4)
     nlri = _prefixes(body, attributes_end, end, 4)
     attributes = _Attributes(body, withdrawn_end + 2, attributes_end, asn4, extended_next_hop)
 
@@ -136,7 +136,7 @@ def _decode(peer: IPAddress, body: bytes, asn4: bool, families: Collection[str] 
             return EndOfRib(peer, family_name(afi, safi))  # RFC 4724 §2 for families other than IPv4 unicast
         if (afi, safi) in _CARRIED:
             withdrawn.extend(_prefixes(body, start, stop, _CARRIED[(afi, safi)][1]))
-    reach_prefixes: list[IPNetwork] = []
+    reach_prefixes: list[Prefix] = []
     if reach is not None:
         afi, safi, start, stop = reach
         if (afi, safi) in _CARRIED:
@@ -263,7 +263,7 @@ class _Attributes:
                     # RFC 4271 §6.3: a semantically incorrect NEXT_HOP; the routes are ignored, no NOTIFICATION.
                     self._error(TREAT_AS_WITHDRAW, f"NEXT_HOP {'.'.join(map(str, value))}", value)
                 else:
-                    self.next_hop = address_from_wire(value)
+                    self.next_hop = ip_address(value)
             elif code == COMMUNITIES:
                 standard = [f"{int.from_bytes(value[j:j + 2], 'big')}:{int.from_bytes(value[j + 2:j + 4], 'big')}"
                             for j in range(0, length, 4)]
@@ -332,11 +332,11 @@ def _mp_next_hop(hop: bytes) -> IPAddress:
     one. The link-local one cannot be installed without an interface, so the global one is kept; a lone
     link-local next hop is taken as it is."""
     if len(hop) == 32:
-        first, second = address_from_wire(hop[:16]), address_from_wire(hop[16:])
+        first, second = ip_address(hop[:16]), ip_address(hop[16:])
         if isinstance(first, IPv6Address) and first.is_link_local:
             return second
         return first
-    return address_from_wire(hop)
+    return ip_address(hop)
 
 
 def _as_path(value: bytes, width: int) -> tuple[tuple[int, ...], str]:
@@ -367,26 +367,28 @@ def _as_path(value: bytes, width: int) -> tuple[tuple[int, ...], str]:
     return tuple(path), ""
 
 
-def _prefixes(body: bytes, i: int, stop: int, version: int) -> list[IPNetwork]:
+def _prefixes(body: bytes, i: int, stop: int, version: int) -> list[Prefix]:
     """The prefixes packed between i and stop (RFC 4271 §4.3: length octet, then the significant octets).
     A length beyond the family's or a prefix overrunning its field leaves the rest unlocatable (RFC 7606
     §5.3): session reset. Bits past the length are irrelevant (§4.3) and masked off."""
-    out: list[IPNetwork] = []
-    append, known = out.append, networks[version].get
+    out: list[Prefix] = []
+    append = out.append
     width = 32 if version == 4 else 128
+    masks = NETMASK[version]
     while i < stop:
         length = body[i]
-        following = i + 1 + ((length + 7) >> 3)
+        octets = (length + 7) >> 3
+        following = i + 1 + octets
         if length > width or following > stop:
             raise _Reset(f"IPv{version} prefix /{length} malformed or overrunning its field", body[i:stop])
-        key = body[i:following]
-        append(known(key) or network_from_wire(version, key))
+        value = int.from_bytes(body[i + 1:following], "big") << (width - 8 * octets)
+        append(Prefix(version, value & masks[length], length))
         i = following
     return out
 
 
-def _routes(peer: IPAddress, prefixes: list[IPNetwork], next_hop: IPAddress, attributes: _Attributes
+
+def _routes(peer: IPAddress, prefixes: list[Prefix], next_hop: IPAddress, attributes: _Attributes
             ) -> list[LearnedRoute]:
     as_path, communities = attributes.as_path, attributes.communities
-    # The tight loop of a full-table transfer: one LearnedRoute per (interned) prefix.
-    return [learned_route(peer, prefix, next_hop, as_path, communities) for prefix in prefixes]
+    return [LearnedRoute(peer, prefix, next_hop, as_path, communities) for prefix in prefixes]

@@ -12,12 +12,13 @@ import pytest
 
 from bgpnet.lab.netns import entered
 from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 from bgpnet.routes import CONFLICT, RouteTable
 from bgpnet.routes.netlink import SocketRouteNetlink
 
 pytestmark = pytest.mark.privileged
 
-ip, net = ipaddress.ip_address, ipaddress.ip_network
+ip, net = ipaddress.ip_address, Prefix.parse
 
 
 def route(prefix: str, *gateways: str) -> KernelRoute:

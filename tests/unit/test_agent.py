@@ -7,7 +7,10 @@ from ipaddress import ip_network as N
 from bgpnet.agent import Agent
 from bgpnet.config import parse_config
 from bgpnet.model import KernelRoute, LearnedRoute, NodeInfo
+from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import BadMessage, EndOfRib, PeerDown, PeerUp, RoutesReceived, SpeakerRestarted
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 CFG = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"], "startupGracePeriod": 10,
                     "routeSyncPeriod": 60})
@@ -83,7 +86,7 @@ def make_agent(tmp_path, leftovers=()):
 
 
 def learned(peer, prefix):
-    return LearnedRoute(peer=A(peer), prefix=N(prefix), next_hop=A(peer))
+    return LearnedRoute(peer=A(peer), prefix=R(prefix), next_hop=A(peer))
 
 
 def test_mesh_announce_learn_install_and_peer_down(tmp_path):
@@ -101,13 +104,13 @@ def test_mesh_announce_learn_install_and_peer_down(tmp_path):
                                                       learned("172.31.0.2", "10.244.1.0/24")), ()))
     speaker.on_event(RoutesReceived(A("172.31.0.3"), (learned("172.31.0.3", "10.244.3.0/24"),), ()))
     agent.reconcile()
-    assert table.kernel == {N("10.244.2.0/24"): KernelRoute(N("10.244.2.0/24"), (A("172.31.0.2"),)),
-                            N("10.244.3.0/24"): KernelRoute(N("10.244.3.0/24"), (A("172.31.0.3"),))}
+    assert table.kernel == {R("10.244.2.0/24"): KernelRoute(R("10.244.2.0/24"), (A("172.31.0.2"),)),
+                            R("10.244.3.0/24"): KernelRoute(R("10.244.3.0/24"), (A("172.31.0.3"),))}
     assert agent.rib.rejected[(A("172.31.0.2"), "own-pod-cidr")] == 1
 
     speaker.on_event(PeerDown(A("172.31.0.3"), "connection closed"))
     agent.reconcile()
-    assert list(table.kernel) == [N("10.244.2.0/24")]
+    assert list(table.kernel) == [R("10.244.2.0/24")]
 
 
 def test_deleted_node_loses_its_routes_at_once(tmp_path):
@@ -116,34 +119,34 @@ def test_deleted_node_loses_its_routes_at_once(tmp_path):
     agent.reconcile()
     speakers[0].on_event(RoutesReceived(A("172.31.0.3"), (learned("172.31.0.3", "10.244.3.0/24"),), ()))
     agent.reconcile()
-    assert N("10.244.3.0/24") in table.kernel
+    assert R("10.244.3.0/24") in table.kernel
     source.on_change({"n1": N1, "n2": N2})
     agent.reconcile()
-    assert N("10.244.3.0/24") not in table.kernel
+    assert R("10.244.3.0/24") not in table.kernel
     assert {p.address for p in speakers[0].peers} == {A("172.31.0.2")}
 
 
 def test_leftover_routes_survive_restart_until_end_of_rib(tmp_path):
-    leftovers = [KernelRoute(N("10.244.2.0/24"), (A("172.31.0.2"),)),
-                 KernelRoute(N("10.244.9.0/24"), (A("172.31.0.2"),))]
+    leftovers = [KernelRoute(R("10.244.2.0/24"), (A("172.31.0.2"),)),
+                 KernelRoute(R("10.244.9.0/24"), (A("172.31.0.2"),))]
     agent, source, speakers, table, clock = make_agent(tmp_path, leftovers)
     agent.reconcile()  # no Node list yet: nothing is swept
-    assert set(table.kernel) == {N("10.244.2.0/24"), N("10.244.9.0/24")}
+    assert set(table.kernel) == {R("10.244.2.0/24"), R("10.244.9.0/24")}
     source.on_change({"n1": N1, "n2": N2})
     agent.reconcile()
     speakers[0].on_event(RoutesReceived(A("172.31.0.2"), (learned("172.31.0.2", "10.244.2.0/24"),), ()))
     agent.reconcile()
-    assert set(table.kernel) == {N("10.244.2.0/24"), N("10.244.9.0/24")}  # still waiting for End-of-RIB
+    assert set(table.kernel) == {R("10.244.2.0/24"), R("10.244.9.0/24")}  # still waiting for End-of-RIB
     speakers[0].on_event(EndOfRib(A("172.31.0.2"), "ipv4 unicast"))
     agent.reconcile()
-    assert set(table.kernel) == {N("10.244.2.0/24")}  # the route not re-learned is swept
+    assert set(table.kernel) == {R("10.244.2.0/24")}  # the route not re-learned is swept
 
 
 def test_stale_routes_are_swept_at_the_deadline_without_end_of_rib(tmp_path):
-    agent, source, _, table, clock = make_agent(tmp_path, [KernelRoute(N("10.244.9.0/24"), (A("172.31.0.2"),))])
+    agent, source, _, table, clock = make_agent(tmp_path, [KernelRoute(R("10.244.9.0/24"), (A("172.31.0.2"),))])
     source.on_change({"n1": N1, "n2": N2})
     agent.reconcile()
-    assert N("10.244.9.0/24") in table.kernel
+    assert R("10.244.9.0/24") in table.kernel
     clock.now += 11
     agent.reconcile()
     assert table.kernel == {}
@@ -159,21 +162,21 @@ def test_speaker_restart_keeps_forwarding_then_relearns(tmp_path):
     speakers[0].on_event(PeerDown(A("172.31.0.2"), "ExaBGP exited (-9)", local=True))
     speakers[0].on_event(SpeakerRestarted())
     agent.reconcile()
-    assert N("10.244.2.0/24") in table.kernel and agent.counters.speaker_restarts == 1
+    assert R("10.244.2.0/24") in table.kernel and agent.counters.speaker_restarts == 1
     assert agent.rib.routes == {}
     speakers[0].on_event(RoutesReceived(A("172.31.0.2"), (learned("172.31.0.2", "10.244.2.0/24"),), ()))
     speakers[0].on_event(EndOfRib(A("172.31.0.2"), "ipv4 unicast"))
     agent.reconcile()
-    assert list(table.kernel) == [N("10.244.2.0/24")]
+    assert list(table.kernel) == [R("10.244.2.0/24")]
 
 
 def test_first_speaker_start_keeps_leftover_stale_routes(tmp_path):
-    agent, source, speakers, table, _ = make_agent(tmp_path, [KernelRoute(N("10.244.9.0/24"), (A("172.31.0.2"),))])
+    agent, source, speakers, table, _ = make_agent(tmp_path, [KernelRoute(R("10.244.9.0/24"), (A("172.31.0.2"),))])
     source.on_change({"n1": N1, "n2": N2})
     agent.reconcile()
     speakers[0].on_event(SpeakerRestarted())
     agent.reconcile()
-    assert N("10.244.9.0/24") in table.kernel and agent.counters.speaker_restarts == 0
+    assert R("10.244.9.0/24") in table.kernel and agent.counters.speaker_restarts == 0
 
 
 def test_bad_message_is_counted_and_periodic_resync_runs(tmp_path):

@@ -9,8 +9,11 @@ from ipaddress import ip_network as N
 from bgpnet.agent import Agent
 from bgpnet.config import parse_config
 from bgpnet.model import LearnedRoute
+from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import PeerDown, PeerUp, RoutesReceived
 from tests.unit.test_agent import N1, N2, N3, FakeNodeSource, FakeRouteTable, FakeSpeaker
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 
 class FakeNat:
@@ -37,7 +40,7 @@ def make(tmp_path, **config):
 def test_session_changes_and_refused_routes_become_node_events(tmp_path):
     agent, speaker, events, _ = make(tmp_path)
     speaker.on_event(PeerUp(A("172.31.0.2")))
-    speaker.on_event(RoutesReceived(A("172.31.0.2"), (LearnedRoute(A("172.31.0.2"), N("10.244.1.0/24"),
+    speaker.on_event(RoutesReceived(A("172.31.0.2"), (LearnedRoute(A("172.31.0.2"), R("10.244.1.0/24"),
                                                                    A("172.31.0.2")),), ()))
     speaker.on_event(PeerDown(A("172.31.0.2"), "hold timer expired"))
     assert [(e.type, e.reason, e.message) for e in events] == [

@@ -2,18 +2,20 @@
 of tests/unit/test_agent.py (real RIB, policy and stale bookkeeping; fake speaker, kernel and clock)."""
 
 from ipaddress import ip_address as A
-from ipaddress import ip_network as N
 
 from bgpnet.agent import Agent
 from bgpnet.config import parse_config
 from bgpnet.model import LearnedRoute, NodeInfo
+from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import EndOfRib, GracefulRestart, PeerDown, PeerOpen, PeerUp, RoutesReceived
 from bgpnet.stale import EOR_SETTLE_S
 from tests.unit.test_agent import N1, N2, N3, Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker, learned
 
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
+
 P2, P3 = A("172.31.0.2"), A("172.31.0.3")
-C2, C3, C20 = N("10.244.2.0/24"), N("10.244.3.0/24"), N("10.244.20.0/24")
-V6 = N("fd00:244:0:2::/64")
+C2, C3, C20 = R("10.244.2.0/24"), R("10.244.3.0/24"), R("10.244.20.0/24")
+V6 = R("fd00:244:0:2::/64")
 V4F, V6F = "ipv4 unicast", "ipv6 unicast"
 
 

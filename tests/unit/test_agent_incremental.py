@@ -15,9 +15,12 @@ from test_routes_table import FakeRouteNetlink
 from bgpnet.agent import Agent
 from bgpnet.config import parse_config
 from bgpnet.model import LearnedRoute, NodeInfo
+from bgpnet.prefix import Prefix
 from bgpnet.routes import RouteTable
 from bgpnet.routes.resolve import NextHopResolver, RouteAnswer
 from bgpnet.speaker.events import PeerUp, RoutesReceived
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 CFG = parse_config({"asn": 64512, "clusterCIDRs": ["10.0.0.0/8"], "routeSyncPeriod": 60, "nodeToNodeMesh": True})
 ME = NodeInfo(name="n1", internal_ips=(A("172.31.0.1"),), pod_cidrs=(N("10.244.1.0/24"),))
@@ -74,8 +77,8 @@ def setup(tmp_path):
 
 
 def update(announce=(), withdraw=()):
-    return RoutesReceived(P, tuple(LearnedRoute(P, N(p), P, (64512 + 1,)) for p in announce),
-                          tuple(N(p) for p in withdraw))
+    return RoutesReceived(P, tuple(LearnedRoute(P, R(p), P, (64512 + 1,)) for p in announce),
+                          tuple(R(p) for p in withdraw))
 
 
 def own(kernel):

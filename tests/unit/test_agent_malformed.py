@@ -9,11 +9,14 @@ from bgpnet.agent import Agent
 from bgpnet.config import parse_config
 from bgpnet.metrics import make_registry
 from bgpnet.model import NodeInfo
+from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import Malformed, PeerDown, PeerUp, RoutesReceived, SessionReset
 from tests.unit.test_agent import N1, N2, N3, Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker, learned
 
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
+
 P2, P3 = A("172.31.0.2"), A("172.31.0.3")
-C2, C20, C3 = N("10.244.2.0/24"), N("10.244.20.0/24"), N("10.244.3.0/24")
+C2, C20, C3 = R("10.244.2.0/24"), R("10.244.20.0/24"), R("10.244.3.0/24")
 
 
 def make(tmp_path, **config):

@@ -7,9 +7,12 @@ from ipaddress import ip_network as N
 from bgpnet.agent import Agent
 from bgpnet.config import PasswordRef, parse_config
 from bgpnet.model import KernelRoute, LearnedRoute, Md5Password, NodeInfo
+from bgpnet.prefix import Prefix
 from bgpnet.routes.resolve import NextHopResolver, RouteAnswer
 from bgpnet.speaker.events import PeerUp, RoutesReceived
 from tests.unit.test_agent import Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 TOR = A("172.19.1.1")
 REF = PasswordRef("bgpnet-system", "bgpnet-bgp-passwords", "tor")
@@ -62,7 +65,7 @@ def make(tmp_path):
 
 
 def routes(*prefixes, path=(65100, 65002), next_hop="172.20.5.2"):
-    return tuple(LearnedRoute(TOR, N(p), A(next_hop), path) for p in prefixes)
+    return tuple(LearnedRoute(TOR, R(p), A(next_hop), path) for p in prefixes)
 
 
 def test_tor_peer_uses_node_asn_kernel_source_and_password(tmp_path):
@@ -78,8 +81,8 @@ def test_learned_next_hops_are_installed_via_the_resolved_gateway_and_default_is
     speaker.on_event(PeerUp(TOR))
     speaker.on_event(RoutesReceived(TOR, routes("10.244.2.0/24", "0.0.0.0/0"), ()))
     agent.reconcile()
-    assert table.kernel == {N("10.244.2.0/24"): KernelRoute(N("10.244.2.0/24"), (A("172.20.1.1"),)),
-                            N("0.0.0.0/0"): KernelRoute(N("0.0.0.0/0"), (A("172.20.1.1"),))}
+    assert table.kernel == {R("10.244.2.0/24"): KernelRoute(R("10.244.2.0/24"), (A("172.20.1.1"),)),
+                            R("0.0.0.0/0"): KernelRoute(R("0.0.0.0/0"), (A("172.20.1.1"),))}
 
 
 def test_max_prefix_teardown_removes_the_peer_then_restores_it(tmp_path):

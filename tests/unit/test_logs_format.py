@@ -44,9 +44,9 @@ def test_extra_fields_and_quoting():
 
 
 def test_learned_prefixes_in_extra_fields_are_written_as_text_in_both_formats():
-    from bgpnet.speaker.interning import network_from_wire
+    from bgpnet.prefix import Prefix
 
-    learned = network_from_wire(4, bytes([24, 10, 1, 2]))  # also a float: json.dumps alone would print a number
+    learned = Prefix.parse("10.1.2.0/24")  # a tuple: json.dumps alone would print a list
     extra = {"prefix": learned, "prefixes": [learned, learned], "route": {"prefix": learned}}
     assert as_json("route rejected", extra=extra) | {} == {
         "ts": "2023-11-14T22:13:20.250Z", "level": "info", "logger": "bgpnet.agent", "msg": "route rejected",

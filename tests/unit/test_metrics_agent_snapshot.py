@@ -13,9 +13,12 @@ from bgpnet import health
 from bgpnet.agent import Agent
 from bgpnet.config import CniSettings, parse_config
 from bgpnet.model import LearnedRoute, NodeInfo
+from bgpnet.prefix import Prefix
 from bgpnet.routes.table import ApplyResult, RouteError
 from bgpnet.speaker.events import PeerDown, PeerUp, RoutesReceived, SpeakerRestarted
 from bgpnet.speaker.sessions import SessionState
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 N1 = NodeInfo(name="n1", internal_ips=(A("172.31.0.1"),), pod_cidrs=(N("10.244.1.0/24"),))
 N2 = NodeInfo(name="n2", internal_ips=(A("172.31.0.2"),), pod_cidrs=(N("10.244.2.0/24"),))
@@ -105,7 +108,7 @@ def make(tmp_path, config=None):
 
 
 def learned(peer, prefix):
-    return LearnedRoute(peer=A(peer), prefix=N(prefix), next_hop=A(peer))
+    return LearnedRoute(peer=A(peer), prefix=R(prefix), next_hop=A(peer))
 
 
 def test_before_its_own_node_is_listed_the_agent_is_alive_but_not_ready(tmp_path):
@@ -169,7 +172,7 @@ def test_route_errors_make_the_node_unready_until_an_apply_succeeds(tmp_path):
     agent.reconcile()
     made["speaker"].on_event(PeerUp(P2))
     made["speaker"].states = {P2: SessionState(state="established")}
-    table.result = ApplyResult(0, 0, 0, (RouteError(N("10.244.2.0/24"), "add", errno.EEXIST, "conflict"),), 0.002)
+    table.result = ApplyResult(0, 0, 0, (RouteError(R("10.244.2.0/24"), "add", errno.EEXIST, "conflict"),), 0.002)
     agent.reconcile()
     snap = agent.snapshot()
     assert not snap.routes_programmed and snap.routes.errors == {"conflict": 1}

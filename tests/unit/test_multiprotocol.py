@@ -12,6 +12,7 @@ import pytest
 from bgpnet.config import ConfigError, parse_config
 from bgpnet.model import Announcement, BgpPeer, LearnedRoute, NodeInfo
 from bgpnet.policy import NEXT_HOP_FAMILY, ImportPolicy
+from bgpnet.prefix import Prefix
 from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.commands import announce, desired_per_peer, diff_commands, next_hops, validate_peers
 from bgpnet.speaker.events import EndOfRib
@@ -21,6 +22,8 @@ from bgpnet.speaker.sessions import SessionTable
 from bgpnet.speaker.wire import decode_update
 from bgpnet.state import other_family_lookups, speaker_intent
 from tests.unit.bgp_encode import packet_line, update
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 BASE = {"asn": 64512, "clusterCIDRs": ["10.244.0.0/16", "fd10:244::/48"], "nodeToNodeMesh": False}
 DATA = Path(__file__).parent / "data" / "exabgp"
@@ -203,7 +206,7 @@ PEER = A("172.20.1.1")
     ("fd10:244:0:2::/64", "::ffff:172.20.1.1", NEXT_HOP_FAMILY),  # IPv4-mapped: no neighbour on the wire
 ])
 def test_next_hop_family_allows_exactly_ipv4_via_ipv6(prefix, next_hop, reason):
-    route = LearnedRoute(PEER, N(prefix), A(next_hop), (65100,))
+    route = LearnedRoute(PEER, R(prefix), A(next_hop), (65100,))
     assert POLICY.reject_reason(route) == reason
 
 
@@ -215,13 +218,13 @@ def test_next_hop_family_allows_exactly_ipv4_via_ipv6(prefix, next_hop, reason):
 def test_ipv4_prefixes_in_mp_reach_decode_with_the_next_hop_as_sent(hops, expected):
     body = update(path=[(2, [65100])], mp_reach=(hops, ["10.244.2.0/24"]), mp_family=(1, 1))
     received = decode_update(A("fd00:20:1::1"), body, True, extended_next_hop=True)  # RFC 8950 negotiated
-    assert [(r.prefix, r.next_hop) for r in received.announced] == [(N("10.244.2.0/24"), expected)]
+    assert [(r.prefix, r.next_hop) for r in received.announced] == [(R("10.244.2.0/24"), expected)]
 
 
 def test_ipv6_prefixes_over_an_ipv4_session_decode_with_their_ipv6_next_hop():
     body = update(path=[(2, [65100])], mp_reach=("fd00:20:1::1", ["fd10:244:0:2::/64"]))
     received = decode_update(PEER, body, True)
-    assert [(r.prefix, r.next_hop) for r in received.announced] == [(N("fd10:244:0:2::/64"), A("fd00:20:1::1"))]
+    assert [(r.prefix, r.next_hop) for r in received.announced] == [(R("fd10:244:0:2::/64"), A("fd00:20:1::1"))]
 
 
 def test_the_kernels_address_on_the_interface_towards_the_peer_wins_over_the_internal_ip():

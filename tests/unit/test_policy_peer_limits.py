@@ -5,14 +5,17 @@ from ipaddress import ip_network as N
 
 from bgpnet.model import LearnedRoute
 from bgpnet.policy import AS_PATH_LOOP, MAX_PREFIX, OUTSIDE_CLUSTER, ImportPolicy
+from bgpnet.prefix import Prefix
 from bgpnet.rib import Rib
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 TOR = A("172.20.1.1")
 BASE = ImportPolicy((N("10.244.0.0/16"),), (N("10.244.1.0/24"),), 65001)
 
 
 def route(prefix, path=(65100, 65002)):
-    return LearnedRoute(TOR, N(prefix), TOR, path)
+    return LearnedRoute(TOR, R(prefix), TOR, path)
 
 
 def test_default_route_only_when_configured_and_still_loop_checked():
@@ -28,7 +31,7 @@ def test_max_prefix_warn_keeps_routes_and_flags_the_peer():
     warn = ImportPolicy(BASE.cluster_cidrs, BASE.own_cidrs, 65001, max_prefixes=2)
     assert rib.update(TOR, [route(f"10.244.{i}.0/24") for i in (2, 3, 4)], [], warn) == []
     assert rib.accepted(TOR) == 3 and rib.over_limit == {TOR: "warn"}
-    rib.update(TOR, [], [N("10.244.4.0/24")], warn)
+    rib.update(TOR, [], [R("10.244.4.0/24")], warn)
     assert rib.over_limit == {}
 
 
@@ -50,9 +53,9 @@ def test_refilter_with_a_policy_per_peer():
     rib = Rib()
     other = A("172.21.1.1")
     rib.update(TOR, [route("10.244.2.0/24", (65100, 65002))], [], BASE)
-    rib.update(other, [LearnedRoute(other, N("10.244.2.0/24"), other, (65200, 65002))], [], BASE)
+    rib.update(other, [LearnedRoute(other, R("10.244.2.0/24"), other, (65200, 65002))], [], BASE)
     # The node moved to AS 65002 for sessions with TOR only: its paths now loop, the other peer's do not.
     moved = ImportPolicy(BASE.cluster_cidrs, BASE.own_cidrs, 65002)
     rejected = rib.refilter(lambda peer: moved if peer == TOR else BASE)
     assert [(r.peer, r.reason) for r in rejected] == [(TOR, AS_PATH_LOOP)]
-    assert rib.routes[N("10.244.2.0/24")].gateways == (other,)
+    assert rib.routes[R("10.244.2.0/24")].gateways == (other,)

@@ -17,7 +17,10 @@ from bgpnet.policy import (
     NodeOrigin,
     OriginTable,
 )
+from bgpnet.prefix import Prefix
 from bgpnet.rib import Rib, best_routes
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 POLICY = ImportPolicy(cluster_cidrs=(N("10.244.0.0/16"), N("fd00:10:244::/48")),
                       own_cidrs=(N("10.244.1.0/24"), N("fd00:10:244:1::/64")), own_asn=64512)
@@ -25,7 +28,7 @@ P1, P2 = A("172.31.0.2"), A("172.31.0.3")
 
 
 def route(prefix, peer=P1, nh=None, path=()):
-    return LearnedRoute(peer=peer, prefix=N(prefix), next_hop=A(nh) if nh else peer, as_path=tuple(path))
+    return LearnedRoute(peer=peer, prefix=R(prefix), next_hop=A(nh) if nh else peer, as_path=tuple(path))
 
 
 @pytest.mark.parametrize(("r", "reason"), [
@@ -49,8 +52,8 @@ def test_best_routes_prefers_shorter_path_and_ecmps_equal_ones():
     a = route("10.244.2.0/24", P1, path=(65001,))
     b = route("10.244.2.0/24", P2, path=(65002,))
     c = route("10.244.2.0/24", A("172.31.0.4"), path=(65003, 65001))
-    assert best_routes([c, a, b]) == KernelRoute(N("10.244.2.0/24"), (P1, P2))
-    assert best_routes([c]) == KernelRoute(N("10.244.2.0/24"), (A("172.31.0.4"),))
+    assert best_routes([c, a, b]) == KernelRoute(R("10.244.2.0/24"), (P1, P2))
+    assert best_routes([c]) == KernelRoute(R("10.244.2.0/24"), (A("172.31.0.4"),))
     assert best_routes([]) is None
 
 
@@ -58,10 +61,10 @@ def test_rib_announce_withdraw_and_rejects_are_counted():
     rib = Rib()
     rejected = rib.update(P1, [route("10.244.2.0/24"), route("10.244.1.0/24"), route("0.0.0.0/0")], [], POLICY)
     assert [(r.prefix, r.reason) for r in rejected] == [
-        (N("10.244.1.0/24"), OWN_CIDR), (N("0.0.0.0/0"), OUTSIDE_CLUSTER)]
-    assert dict(rib.routes) == {N("10.244.2.0/24"): KernelRoute(N("10.244.2.0/24"), (P1,))}
+        (R("10.244.1.0/24"), OWN_CIDR), (R("0.0.0.0/0"), OUTSIDE_CLUSTER)]
+    assert dict(rib.routes) == {R("10.244.2.0/24"): KernelRoute(R("10.244.2.0/24"), (P1,))}
     assert rib.rejected[(P1, OWN_CIDR)] == 1 and rib.rejected[(P1, OUTSIDE_CLUSTER)] == 1
-    rib.update(P1, [], [N("10.244.2.0/24"), N("10.244.9.0/24")], POLICY)
+    rib.update(P1, [], [R("10.244.2.0/24"), R("10.244.9.0/24")], POLICY)
     assert dict(rib.routes) == {}
     assert rib.accepted(P1) == 0
 
@@ -77,11 +80,11 @@ def test_ecmp_shrinks_and_grows_with_peers():
     rib = Rib()
     rib.update(P1, [route("10.244.2.0/24", P1)], [], POLICY)
     rib.update(P2, [route("10.244.2.0/24", P2)], [], POLICY)
-    assert rib.routes[N("10.244.2.0/24")].gateways == (P1, P2)
+    assert rib.routes[R("10.244.2.0/24")].gateways == (P1, P2)
     assert rib.drop_peer(P1) == 1
-    assert rib.routes[N("10.244.2.0/24")].gateways == (P2,)
+    assert rib.routes[R("10.244.2.0/24")].gateways == (P2,)
     rib.update(P1, [route("10.244.2.0/24", P1)], [], POLICY)
-    assert rib.routes[N("10.244.2.0/24")].gateways == (P1, P2)
+    assert rib.routes[R("10.244.2.0/24")].gateways == (P1, P2)
     rib.drop_peer(P1)
     rib.drop_peer(P2)
     assert dict(rib.routes) == {} and rib.drop_peer(P2) == 0
@@ -92,8 +95,8 @@ def test_refilter_after_own_cidr_changes():
     rib.update(P1, [route("10.244.2.0/24"), route("10.244.3.0/24")], [], POLICY)
     new_policy = ImportPolicy(POLICY.cluster_cidrs, (N("10.244.3.0/24"),), 64512)
     rejected = rib.refilter(new_policy)
-    assert [(r.prefix, r.reason) for r in rejected] == [(N("10.244.3.0/24"), OWN_CIDR)]
-    assert list(rib.routes) == [N("10.244.2.0/24")]
+    assert [(r.prefix, r.reason) for r in rejected] == [(R("10.244.3.0/24"), OWN_CIDR)]
+    assert list(rib.routes) == [R("10.244.2.0/24")]
 
 
 # --- origin check: a prefix inside another Node's pod CIDR must come from that Node -------------------------

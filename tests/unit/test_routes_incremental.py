@@ -4,45 +4,44 @@ stdlib semantics they replace."""
 
 from __future__ import annotations
 
-import copy
 import errno
 import ipaddress
-import pickle
 from ipaddress import ip_address as A
 from ipaddress import ip_network as N
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_routes_table import FakeRouteNetlink, route
 
 from bgpnet.model import KernelRoute, LearnedRoute
 from bgpnet.policy import ImportPolicy
+from bgpnet.prefix import Prefix
 from bgpnet.rib import Rib
 from bgpnet.routes import RouteTable
 from bgpnet.routes.desired import DesiredRoutes
 from bgpnet.routes.plan import plan_changes, plan_prefixes
 from bgpnet.routes.resolve import NextHopResolver, RouteAnswer
-from bgpnet.speaker.interning import address, address_from_wire, network_from_wire
+
+R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
 POLICY = ImportPolicy(cluster_cidrs=(N("10.0.0.0/8"),), own_cidrs=(N("10.244.1.0/24"),), own_asn=64512)
 P1, P2 = A("172.31.0.2"), A("172.31.0.3")
 
 
 def learned(prefix: str, peer=P1, path=(65000,)) -> LearnedRoute:
-    return LearnedRoute(peer, N(prefix), peer, path)
+    return LearnedRoute(peer, R(prefix), peer, path)
 
 
 # --- RIB change tracking --------------------------------------------------------------------------------------
 def test_rib_reports_each_changed_prefix_once_and_then_forgets_them():
     rib = Rib()
     rib.update(P1, [learned("10.1.0.0/24"), learned("10.2.0.0/24")], [], POLICY)
-    assert rib.take_changes() == {N("10.1.0.0/24"): rib.routes[N("10.1.0.0/24")],
-                                  N("10.2.0.0/24"): rib.routes[N("10.2.0.0/24")]}
+    assert rib.take_changes() == {R("10.1.0.0/24"): rib.routes[R("10.1.0.0/24")],
+                                  R("10.2.0.0/24"): rib.routes[R("10.2.0.0/24")]}
     assert rib.take_changes() == {}
-    rib.update(P1, [], [N("10.1.0.0/24")], POLICY)
-    assert rib.take_changes() == {N("10.1.0.0/24"): None}
-    assert N("10.1.0.0/24") not in rib.routes
+    rib.update(P1, [], [R("10.1.0.0/24")], POLICY)
+    assert rib.take_changes() == {R("10.1.0.0/24"): None}
+    assert R("10.1.0.0/24") not in rib.routes
 
 
 def test_rib_change_tracking_covers_ecmp_peer_drop_and_refused_reannouncement():
@@ -50,14 +49,14 @@ def test_rib_change_tracking_covers_ecmp_peer_drop_and_refused_reannouncement():
     rib.update(P1, [learned("10.1.0.0/24")], [], POLICY)
     rib.take_changes()
     rib.update(P2, [learned("10.1.0.0/24", P2)], [], POLICY)  # second equal path: the ECMP route changes
-    assert rib.take_changes() == {N("10.1.0.0/24"): KernelRoute(N("10.1.0.0/24"), (P1, P2))}
-    assert rib.routes[N("10.1.0.0/24")].gateways == (P1, P2)
+    assert rib.take_changes() == {R("10.1.0.0/24"): KernelRoute(R("10.1.0.0/24"), (P1, P2))}
+    assert rib.routes[R("10.1.0.0/24")].gateways == (P1, P2)
     rib.update(P2, [learned("10.1.0.0/24", P2)], [], POLICY)  # same path again: nothing changes
     assert rib.take_changes() == {}
     rib.drop_peer(P2)
-    assert rib.take_changes() == {N("10.1.0.0/24"): KernelRoute(N("10.1.0.0/24"), (P1,))}
+    assert rib.take_changes() == {R("10.1.0.0/24"): KernelRoute(R("10.1.0.0/24"), (P1,))}
     rib.update(P1, [learned("10.1.0.0/24", path=(64512,))], [], POLICY)  # refused now: implicit withdraw
-    assert rib.take_changes() == {N("10.1.0.0/24"): None} and not rib.routes
+    assert rib.take_changes() == {R("10.1.0.0/24"): None} and not rib.routes
 
 
 # --- planning and applying by changed prefixes ----------------------------------------------------------------
@@ -73,7 +72,7 @@ def test_rib_changes_replayed_onto_the_last_view_give_the_current_routes(steps):
         if op == "announce":
             rib.update(peer, [learned(prefix, peer, path)], [], POLICY)
         elif op == "withdraw":
-            rib.update(peer, [], [N(prefix)], POLICY)
+            rib.update(peer, [], [R(prefix)], POLICY)
         else:
             rib.drop_peer(peer)
         for changed, now in rib.take_changes().items():
@@ -94,8 +93,8 @@ def test_plan_prefixes_matches_the_full_plan_restricted_to_those_prefixes():
     part = plan_prefixes(desired, installed, set(installed) | set(desired))
     assert (sorted(map(str, part.delete)), part.replace, part.add, part.invalid) == \
         (sorted(map(str, full.delete)), full.replace, full.add, full.invalid)
-    only = plan_prefixes(desired, installed, [N("10.0.1.0/24")])
-    assert (only.delete, only.add, only.replace) == ([N("10.0.1.0/24")], [], [])
+    only = plan_prefixes(desired, installed, [R("10.0.1.0/24")])
+    assert (only.delete, only.add, only.replace) == ([R("10.0.1.0/24")], [], [])
 
 
 def test_apply_changes_installs_only_the_named_prefixes_and_keeps_the_cache_true():
@@ -103,15 +102,15 @@ def test_apply_changes_installs_only_the_named_prefixes_and_keeps_the_cache_true
     table = RouteTable(fake)
     desired = {r.prefix: r for r in [route("10.0.1.0/24", "172.31.0.2"), route("10.0.2.0/24", "172.31.0.2")]}
     table.apply(desired.values())
-    desired[N("10.0.3.0/24")] = route("10.0.3.0/24", "172.31.0.2")
-    del desired[N("10.0.1.0/24")]
-    result = table.apply_changes(desired, {N("10.0.3.0/24"), N("10.0.1.0/24")})
+    desired[R("10.0.3.0/24")] = route("10.0.3.0/24", "172.31.0.2")
+    del desired[R("10.0.1.0/24")]
+    result = table.apply_changes(desired, {R("10.0.3.0/24"), R("10.0.1.0/24")})
     assert (result.added, result.removed, result.errors) == (1, 1, ())
-    assert fake.batches[-1].add == [desired[N("10.0.3.0/24")]] and len(fake.batches[-1].delete) == 1
+    assert fake.batches[-1].add == [desired[R("10.0.3.0/24")]] and len(fake.batches[-1].delete) == 1
     assert dict(table.installed()) == desired == fake.own()
     assert table.installed_by_family() == {"ipv4": 2, "ipv6": 0}
-    desired[N("fd00:1::/64")] = route("fd00:1::/64", "fd00:ff::2")
-    table.apply_changes(desired, {N("fd00:1::/64")})
+    desired[R("fd00:1::/64")] = route("fd00:1::/64", "fd00:ff::2")
+    table.apply_changes(desired, {R("fd00:1::/64")})
     assert table.installed_by_family() == {"ipv4": 2, "ipv6": 1}
     assert table.apply_changes(desired, set()).errors == () and len(fake.batches) == 3  # nothing to send
 
@@ -122,10 +121,10 @@ def test_apply_changes_retries_a_conflict_at_every_apply_until_the_owner_is_gone
     table.apply([])
     foreign = route("10.0.9.0/24", "172.31.0.9")
     fake.put(foreign, proto=4)  # another owner (static) holds the prefix
-    desired = {N("10.0.9.0/24"): route("10.0.9.0/24", "172.31.0.2")}
-    assert table.apply_changes(desired, {N("10.0.9.0/24")}).errors[0].reason == "conflict"
+    desired = {R("10.0.9.0/24"): route("10.0.9.0/24", "172.31.0.2")}
+    assert table.apply_changes(desired, {R("10.0.9.0/24")}).errors[0].reason == "conflict"
     assert table.apply_changes(desired, set()).errors[0].reason == "conflict"  # not forgotten
-    del fake.kernel[(N("10.0.9.0/24"), 0)]
+    del fake.kernel[(R("10.0.9.0/24"), 0)]
     assert table.apply_changes(desired, set()).added == 1
     assert fake.own() == desired
 
@@ -137,12 +136,12 @@ def test_apply_changes_after_lost_answers_rereads_the_kernel_and_applies_everyth
     fake.explode_next_send = True
     desired = {r.prefix: r for r in [route("10.0.1.0/24", "172.31.0.2"), route("10.0.2.0/24", "172.31.0.2")]}
     try:
-        table.apply_changes(desired, {N("10.0.2.0/24")})
+        table.apply_changes(desired, {R("10.0.2.0/24")})
     except OSError as exc:
         assert exc.errno == errno.ENOBUFS
     dumps = fake.dumps
-    table.apply_changes({N("10.0.1.0/24"): desired[N("10.0.1.0/24")]}, set())  # forgets 10.0.2 was wanted
-    assert fake.dumps == dumps + 1 and fake.own() == {N("10.0.1.0/24"): desired[N("10.0.1.0/24")]}
+    table.apply_changes({R("10.0.1.0/24"): desired[R("10.0.1.0/24")]}, set())  # forgets 10.0.2 was wanted
+    assert fake.dumps == dumps + 1 and fake.own() == {R("10.0.1.0/24"): desired[R("10.0.1.0/24")]}
 
 
 # --- the desired view ------------------------------------------------------------------------------------------
@@ -167,84 +166,36 @@ def test_desired_view_updates_by_prefix_exactly_like_a_rebuild():
     resolver = NextHopResolver(lookup)
     learned_routes = {r.prefix: r for r in [route("10.0.1.0/24", "172.31.0.2"), route("10.0.2.0/24", "10.99.0.1"),
                                             route("10.0.3.0/24", "192.0.2.1")]}
-    stale = {N("10.0.4.0/24"): route("10.0.4.0/24", "172.31.0.5")}
+    stale = {R("10.0.4.0/24"): route("10.0.4.0/24", "172.31.0.5")}
     view = DesiredRoutes()
     view.rebuild(learned_routes, stale, resolver.resolve)
-    assert view.routes[N("10.0.2.0/24")].gateways == (A("172.31.0.1"),)
-    assert view.unresolved == {N("10.0.3.0/24")}
-    learned_routes[N("10.0.3.0/24")] = route("10.0.3.0/24", "172.31.0.3")
-    del learned_routes[N("10.0.1.0/24")]
-    view.update([(p, learned_routes.get(p)) for p in (N("10.0.3.0/24"), N("10.0.1.0/24"))], stale,
+    assert view.routes[R("10.0.2.0/24")].gateways == (A("172.31.0.1"),)
+    assert view.unresolved == {R("10.0.3.0/24")}
+    learned_routes[R("10.0.3.0/24")] = route("10.0.3.0/24", "172.31.0.3")
+    del learned_routes[R("10.0.1.0/24")]
+    view.update([(p, learned_routes.get(p)) for p in (R("10.0.3.0/24"), R("10.0.1.0/24"))], stale,
                 resolver.resolve)
     fresh = DesiredRoutes()
     fresh.rebuild(learned_routes, stale, resolver.resolve)
     assert view.routes == fresh.routes and view.unresolved == fresh.unresolved == set()
     # a stale route stands in for a withdrawn learned one; an unresolvable next hop leaves the view
-    del learned_routes[N("10.0.2.0/24")]
-    learned_routes[N("10.0.4.0/24")] = route("10.0.4.0/24", "192.0.2.9")
-    view.update([(N("10.0.2.0/24"), None), (N("10.0.4.0/24"), learned_routes[N("10.0.4.0/24")])], stale,
+    del learned_routes[R("10.0.2.0/24")]
+    learned_routes[R("10.0.4.0/24")] = route("10.0.4.0/24", "192.0.2.9")
+    view.update([(R("10.0.2.0/24"), None), (R("10.0.4.0/24"), learned_routes[R("10.0.4.0/24")])], stale,
                 resolver.resolve)
     fresh.rebuild(learned_routes, stale, resolver.resolve)
-    assert view.routes == fresh.routes and view.unresolved == fresh.unresolved == {N("10.0.4.0/24")}
+    assert view.routes == fresh.routes and view.unresolved == fresh.unresolved == {R("10.0.4.0/24")}
 
 
 def test_resolution_looks_each_next_hop_set_up_once_and_keeps_unchanged_route_objects():
     lookup = Lookup()
-    routes = {N(f"10.1.{i}.0/24"): route(f"10.1.{i}.0/24", "172.31.0.2") for i in range(100)}
+    routes = {R(f"10.1.{i}.0/24"): route(f"10.1.{i}.0/24", "172.31.0.2") for i in range(100)}
     resolved, unresolved = NextHopResolver(lookup).resolve(routes)
     assert lookup.calls == 1 and not unresolved
     assert all(resolved[p] is r for p, r in routes.items())
 
 
-# --- fast paths agree with the stdlib -------------------------------------------------------------------------
-def test_hashed_prefix_is_interchangeable_with_a_plain_ipv4network():
-    fast, plain = network_from_wire(4, bytes([24, 10, 1, 2])), N("10.1.2.0/24")
-    assert network_from_wire(4, bytes([24, 10, 1, 2])) is fast  # interned: one object per prefix
-    assert fast == plain and hash(fast) == hash(plain) and {plain: 1}[fast] == 1
-    assert repr(fast) == repr(plain) and str(fast) == "10.1.2.0/24"
-    assert pickle.loads(pickle.dumps(fast)) == plain
-    assert fast.supernet() == N("10.1.2.0/23") and list(fast.subnets())[0] == N("10.1.2.0/25")
-    assert KernelRoute(fast, (A("172.31.0.2"),)) == KernelRoute(plain, (A("172.31.0.2"),))
-    peer = address("172.31.0.2")
-    assert peer == A("172.31.0.2") and hash(peer) == hash(A("172.31.0.2")) and repr(peer) == repr(A("172.31.0.2"))
-    assert address("172.31.0.2") is peer and pickle.loads(pickle.dumps(peer)) == peer
-    assert address("fd00::2") == A("fd00::2")
-    assert address_from_wire(bytes([172, 31, 0, 2])) == peer
-    assert address_from_wire(A("fd00::2").packed) == A("fd00::2")
-
-
-def wire_v4(network: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-    octets = network.network_address.packed[:(network.prefixlen + 7) // 8]
-    return network_from_wire(4, bytes([network.prefixlen]) + octets)
-
-
-v4_networks = st.builds(lambda a, n: ipaddress.IPv4Network((a, n), strict=False), st.integers(0, 2**32 - 1),
-                        st.integers(0, 32))
-
-
-@given(v4_networks, v4_networks)
-def test_interned_prefixes_compare_and_hash_as_plain_networks_whatever_the_mix(a, b):
-    """The interned IPv4 prefix is also a float (its hash, computed in C): none of float's behaviour may show."""
-    fa, fb = wire_v4(a), wire_v4(b)
-    for x, y in ((fa, fb), (fa, b), (a, fb)):
-        assert (x == y, x != y, x < y, x <= y, x > y, x >= y) == (a == b, a != b, a < b, a <= b, a > b, a >= b)
-    assert hash(fa) == hash(a) and bool(fa) and str(fa) == str(a) and f"{fa}" == f"{a}"
-    assert sorted([fb, a, fa, b]) == sorted([b, a, a, b])
-    assert ({fa: 1}.get(a), {a: 1}.get(fa), a in {fa}, fa in {a}) == (1, 1, True, True)
-
-
-def test_interned_prefixes_that_share_a_hash_stay_distinct():
-    # The stdlib hashes a network as address XOR netmask: 0.0.0.0/0 and 255.255.255.255/32 both hash to 0.
-    default, host = wire_v4(N("0.0.0.0/0")), wire_v4(N("255.255.255.255/32"))
-    assert hash(default) == hash(host) == 0 and float(default) == float(host)
-    assert default != host and not default == host and bool(default)
-    assert len({default: 1, host: 2}) == 2 and sorted([host, default]) == [default, host]
-    assert default.hostmask == N("0.0.0.0/0").hostmask and host.broadcast_address == A("255.255.255.255")
-    assert type(copy.copy(host)) is ipaddress.IPv4Network and copy.deepcopy(host) == host
-    with pytest.raises(TypeError):
-        format(default, ">20")  # as for a plain network: no float formatting
-
-
+# --- the Prefix type and the integer policy checks agree with the stdlib ------------------------------------
 @given(st.integers(0, 2**128 - 1), st.integers(0, 128), st.sampled_from([4, 6]))
 def test_prefixes_from_the_wire_equal_the_stdlib_reading(value, length, version):
     width = 32 if version == 4 else 128
@@ -253,8 +204,8 @@ def test_prefixes_from_the_wire_equal_the_stdlib_reading(value, length, version)
     plain = ipaddress.ip_network((value, length), strict=False) if version == 4 else \
         ipaddress.IPv6Network((value, length), strict=False)
     octets = plain.network_address.packed[:(length + 7) // 8]
-    decoded = network_from_wire(version, bytes([length]) + octets)
-    assert decoded == plain and hash(decoded) == hash(plain) and str(decoded) == str(plain)
+    decoded = Prefix.from_wire(version, bytes([length]) + octets)
+    assert decoded == Prefix.from_network(plain) and decoded.to_network() == plain and str(decoded) == str(plain)
 
 
 prefixes = st.one_of(
@@ -270,7 +221,7 @@ def test_integer_policy_checks_agree_with_subnet_of_and_overlaps(prefix, cluster
     policy = ImportPolicy(cluster_cidrs=tuple(cluster), own_cidrs=tuple(own), own_asn=64512,
                           accept_default_route=default)
     hop = A("172.31.0.2") if prefix.version == 4 else A("fd00::2")
-    got = policy.reject_reason(LearnedRoute(P1, prefix, hop, (65000,)))
+    got = policy.reject_reason(LearnedRoute(P1, Prefix.from_network(prefix), hop, (65000,)))
     if prefix.prefixlen == 0 and default:
         expected = None
     elif not any(prefix.version == c.version and prefix.subnet_of(c) for c in cluster):

@@ -9,6 +9,7 @@ import pytest
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 from bgpnet.routes.messages import (
     ADD_FLAGS,
     DELETE_FLAGS,
@@ -27,7 +28,7 @@ from bgpnet.routes.messages import (
     iter_errors,
 )
 
-ip, net = ipaddress.ip_address, ipaddress.ip_network
+ip, net = ipaddress.ip_address, Prefix.parse
 
 
 def route(prefix: str, *gateways: str) -> KernelRoute:
@@ -72,7 +73,7 @@ def test_newroute_decodes_with_pyroute2_to_the_same_route(kernel_route, flags):
     assert msg["header"]["sequence_number"] == 41
     assert msg["header"]["length"] == len(buf)
     assert (msg["family"], msg["dst_len"], msg["proto"], msg["table"], msg["type"], msg["scope"]) == (
-        2 if kernel_route.prefix.version == 4 else 10, kernel_route.prefix.prefixlen, 179, 254, 1, 0)
+        2 if kernel_route.prefix.version == 4 else 10, kernel_route.prefix.length, 179, 254, 1, 0)
     assert (msg.get_attr("RTA_DST") or "0.0.0.0") == str(kernel_route.prefix.network_address)
     assert [ip(g) for g in gateways_of(msg)] == list(kernel_route.gateways)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 
 from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 from bgpnet.routes.plan import index_by_prefix, plan_changes
 
-ip, net = ipaddress.ip_address, ipaddress.ip_network
+ip, net = ipaddress.ip_address, Prefix.parse
 
 
 def route(prefix: str, *gateways: str) -> KernelRoute:

@@ -9,11 +9,12 @@ import ipaddress
 import pytest
 
 from bgpnet.model import IPAddress, IPNetwork, KernelRoute
+from bgpnet.prefix import Prefix
 from bgpnet.routes import CONFLICT, RouteBatch, RouteTable
 from bgpnet.routes.messages import DumpedRoute
 from bgpnet.routes.seam import ADD, DELETE, REPLACE, BatchFailure
 
-ip, net = ipaddress.ip_address, ipaddress.ip_network
+ip, net = ipaddress.ip_address, Prefix.parse
 DEFAULT_METRIC = {4: 0, 6: 1024}
 
 
@@ -28,7 +29,7 @@ class FakeRouteNetlink:
     a gateway outside the connected networks is ENETUNREACH."""
 
     def __init__(self, connected: tuple[str, ...] = ("172.31.0.0/24", "fd00:ff::/64")) -> None:
-        self.connected = [net(c) for c in connected]
+        self.connected = [ipaddress.ip_network(c) for c in connected]
         self.kernel: dict[tuple[IPNetwork, int], tuple[int, KernelRoute]] = {}
         self.batches: list[RouteBatch] = []
         self.dumps = 0

@@ -13,12 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgpnet.model import LearnedRoute
-from bgpnet.speaker import interning
+from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import BadMessage, EndOfRib, GracefulRestart, PeerOpen, RoutesReceived
 from bgpnet.speaker.parser import Ack, Ignored, RelayHello, StateChange, parse_line
 
 DATA = Path(__file__).parent / "data" / "exabgp"
 ip, net = ipaddress.ip_address, ipaddress.ip_network
+route_prefix = Prefix.parse
 TOR = ip("172.31.0.254")
 
 
@@ -34,11 +35,11 @@ def test_recorded_bird_session_becomes_the_expected_sequence():
         PeerOpen(TOR, GracefulRestart(120, False, {})),  # BIRD 2 default "graceful restart aware": no family
         Ignored("negotiated"),
         StateChange(TOR, "up"),
-        RoutesReceived(TOR, (LearnedRoute(prefix=net("10.200.2.0/24"), **attrs),
-                             LearnedRoute(prefix=net("10.200.3.0/25"), **attrs),
-                             LearnedRoute(prefix=net("10.200.1.0/24"), **attrs)), ()),
+        RoutesReceived(TOR, (LearnedRoute(prefix=route_prefix("10.200.2.0/24"), **attrs),
+                             LearnedRoute(prefix=route_prefix("10.200.3.0/25"), **attrs),
+                             LearnedRoute(prefix=route_prefix("10.200.1.0/24"), **attrs)), ()),
         EndOfRib(TOR, "ipv4 unicast"),
-        RoutesReceived(TOR, (), (net("10.200.2.0/24"),)),
+        RoutesReceived(TOR, (), (route_prefix("10.200.2.0/24"),)),
         StateChange(TOR, "down", "stop, message (shutting down)"),
         Ignored("notification"),
     ]
@@ -50,7 +51,7 @@ def test_recorded_10k_feed_yields_every_prefix_once_then_end_of_rib():
     assert len(routes) == 10_000
     assert len({r.prefix for r in routes}) == 10_000
     assert {r.next_hop for r in routes} == {TOR}
-    assert all(r.prefix.prefixlen == 26 and r.prefix.subnet_of(net("10.128.0.0/12")) for r in routes)
+    assert all(r.prefix.length == 26 and route_prefix("10.128.0.0/12").contains(r.prefix) for r in routes)
     assert EndOfRib(TOR, "ipv4 unicast") in parsed
     assert not [p for p in parsed if isinstance(p, BadMessage)]
 
@@ -59,11 +60,9 @@ def test_parser_cost_per_prefix_on_the_recorded_feed_is_reported():
     # Not a timed assertion: the figure is printed (-s) for the report; the check is only that it ran.
     lines = (DATA / "feed_10k.jsonl").read_bytes().splitlines()
     figures = {}
-    for label, clear in (("first table", True), ("re-learned table", False)):
+    for label in ("first table", "re-learned table"):
         best = float("inf")
         for _ in range(5):
-            if clear:
-                interning.clear()
             start = time.perf_counter()
             count = sum(len(p.announced) for p in map(parse_line, lines) if isinstance(p, RoutesReceived))
             best = min(best, time.perf_counter() - start)
@@ -86,10 +85,11 @@ def test_ipv6_update_keeps_the_global_next_hop_and_as_set_members_in_the_path():
                   mp_reach=("fd00::2,fe80::2", ["fd10:1::/64"]), mp_unreach=None)
     withdraw = update(mp_unreach=["fd10:2::/64"], nlri=[], path=None)
     assert parse_line(packet_line("update", "fd00::2", body)) == RoutesReceived(
-        ip("fd00::2"), (LearnedRoute(ip("fd00::2"), net("fd10:1::/64"), ip("fd00::2"), (65001, 65002, 65003)),),
+        ip("fd00::2"),
+        (LearnedRoute(ip("fd00::2"), route_prefix("fd10:1::/64"), ip("fd00::2"), (65001, 65002, 65003)),),
         ())
     assert parse_line(packet_line("update", "fd00::2", withdraw)) == RoutesReceived(
-        ip("fd00::2"), (), (net("fd10:2::/64"),))
+        ip("fd00::2"), (), (route_prefix("fd10:2::/64"),))
 
 
 def test_a_lone_link_local_next_hop_is_kept():
@@ -157,7 +157,7 @@ def exabgp_decode(body: bytes, asn4: bool = True):
     message = Update.unpack_message(body, IN, negotiated)
     announced, withdrawn = {}, set()
     for nlri in message.nlris:
-        prefix = net(nlri.cidr.prefix())
+        prefix = route_prefix(nlri.cidr.prefix())
         if nlri.action == 1:  # IN.ANNOUNCED
             announced[prefix] = ip(str(nlri.nexthop))
         else:

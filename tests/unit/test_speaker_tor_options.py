@@ -7,6 +7,7 @@ from pathlib import Path
 from bgp_encode import packet_line, update
 
 from bgpnet.model import Announcement, BgpPeer, Md5Password
+from bgpnet.prefix import Prefix
 from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.commands import announce, desired_per_peer, diff_commands
 from bgpnet.speaker.exabgp_config import RunFiles, render_config, render_env
@@ -56,4 +57,5 @@ def test_ipv6_global_next_hop_is_kept_over_the_link_local_one():
     body = update(path=[(2, [65100, 65002])], mp_reach=("fd00:20:1::1,fe80::1", ["fd10:244:0:2::/64"]))
     parsed = parse_line(packet_line("update", "fd00:20:1::1", body))
     assert isinstance(parsed, RoutesReceived)
-    assert [(r.prefix, r.next_hop) for r in parsed.announced] == [(net("fd10:244:0:2::/64"), ip("fd00:20:1::1"))]
+    assert [(r.prefix, r.next_hop) for r in parsed.announced] == [(Prefix.parse("fd10:244:0:2::/64"),
+                                                                    ip("fd00:20:1::1"))]
