@@ -24,6 +24,7 @@ from pyroute2 import IPRoute
 
 from bgpnet.lab.netns import Netns, NetnsGroup, entered
 from bgpnet.model import KernelRoute
+from bgpnet.prefix import Prefix
 from bgpnet.routes import RouteTable
 from bgpnet.routes.netlink import SocketRouteNetlink
 
@@ -31,9 +32,9 @@ GATEWAY = "172.31.0.2"
 BIRD_REFERENCE_S = {10_000: 0.063, 50_000: 0.30}  # BIRD2 receiving node, from /work/shared/ENVIRONMENT.md
 
 
-def prefixes(n: int) -> list[ipaddress.IPv4Network]:
+def prefixes(n: int) -> list[Prefix]:
     base = int(ipaddress.ip_address("10.128.0.0"))
-    return [ipaddress.IPv4Network((base + (i << 6), 26)) for i in range(n)]
+    return [Prefix(4, base + (i << 6), 26) for i in range(n)]
 
 
 def count_ours(ns: Netns) -> int:

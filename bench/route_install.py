@@ -11,10 +11,15 @@ Topology (one L2 segment, a bridge in the segment namespace that also hosts the 
                                    peering with the injector through a global `peers:` entry (no mesh);
   birdnode   172.31.0.3  AS 64513  BIRD2 importing the feed and exporting it to its kernel (protocol kernel).
 
-The start event is the same for both receivers: the moment `enable feed<N>` is sent to the injector's control
-socket (its BGP export begins; the first UPDATE follows within a millisecond). The clock stops per receiver when
-its kernel holds all N routes, counted from /proc/net/fib_triestat inside its namespace (polled every ~0.5 ms).
-Withdrawal is timed the same way from `disable feed<N>` until both kernels are back to their baseline. The
+The receivers are timed one at a time, never together: before each one's turn the injector's session to the
+other receiver is disabled (so it receives nothing and spends no CPU while the other is measured), and within
+a repetition the order alternates (bgpnet first, then BIRD first). Running both at once on the same two cores
+let the agent's CPU slow BIRD down and made the ratio look better than it is. The start event is the moment
+`enable feed<N>` is sent to the injector's control socket (its BGP export begins; the first UPDATE follows
+within a millisecond). The clock stops when the receiver's kernel holds all N routes, counted from
+/proc/net/fib_triestat inside its namespace (polled every ~0.5 ms); the first route's arrival is recorded too.
+Withdrawal is timed the same way from `disable feed<N>` until the kernel is back to its baseline. RSS of the
+receiver (agent + ExaBGP + helper, resp. BIRD) is read right after the install. The
 injector is poked with `show status` every few ms during a feed: BIRD 2.0.12 occasionally idles ~3 s before its
 last UPDATE (a missed wakeup) otherwise. Host routes with `quickack 1` between injector and receivers keep
 delayed ACKs (~40 ms stalls) out of the measurement, for both receivers alike.
@@ -36,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import BirdControl, FibCounter, cpu_ns, emit_json, format_table, median, ratio
+from benchlib import BirdControl, FibCounter, cpu_ns, emit_json, format_table, median, ratio, rss_kib
 
 from bgpnet.lab.cluster import Cluster, wait_for
 from bgpnet.lab.netns import NetnsGroup
@@ -118,7 +123,8 @@ class Bench:
         self.ctl = BirdControl(str(self.injector.socket))
         self.fib_bgpnet = FibCounter(self.node.ns.path)
         self.fib_bird = FibCounter(self.birdnode.ns.path)
-        wait_for(self._sessions_up, 60, what="both injector sessions to be established")
+        wait_for(lambda: self._established("node1") and self._established("birdnode"), 60,
+                 what="both injector sessions to be established")
         time.sleep(0.5)  # let ExaBGP's helper and the agent's first reconcile settle
 
     def _router(self, group: NetnsGroup, short: str, ip: str, segment) -> BirdRouter:
@@ -135,10 +141,17 @@ class Bench:
             env["PYTHONPATH"] = self.agent_pythonpath
         return self.cluster.start_agent(self.node, log_level=level, env=env)
 
-    def _sessions_up(self) -> bool:
+    def _established(self, protocol: str) -> bool:
         reply = self.ctl.command("show protocols")
-        lines = [line for line in reply.splitlines() if "BGP" in line]
-        return len(lines) == 2 and all("Established" in line for line in lines)
+        return any(line.split()[:1] == [protocol] and "Established" in line for line in reply.splitlines())
+
+    def _only(self, receiver: str) -> None:
+        """Leave only the injector's session to `receiver` up: the other receiver gets nothing and idles."""
+        other = "birdnode" if receiver == "node1" else "node1"
+        self.ctl.command(f"disable {other}")
+        self.ctl.command(f"enable {receiver}")
+        wait_for(lambda: self._established(receiver), 60, what=f"the injector's session to {receiver}")
+        time.sleep(0.5)  # the receiver's own start-of-session work (End-of-RIB, first reconcile) is over
 
     def exabgp_pid(self) -> int | None:
         pid_file = self.node.run_dir / "exabgp.pid"
@@ -150,43 +163,52 @@ class Bench:
     def counts(self) -> tuple[int, int]:
         return self.fib_bgpnet.count(), self.fib_bird.count()
 
-    def _race(self, command: str, targets: tuple[int, int]) -> tuple[float, float]:
-        """Send `command` to the injector, then poll both kernels until each reaches its target count."""
-        done: list[float | None] = [None, None]
+    def _race(self, command: str, counter: FibCounter, target: int) -> tuple[float, float]:
+        """Send `command` to the injector, then poll one kernel until it reaches `target`; (seconds to the first
+        change, seconds to the target)."""
+        base = counter.count()
+        first: float | None = None
+        done: float | None = None
         last_poke = started = time.perf_counter()
         self.ctl.command(command)
-        while None in done:
+        while done is None:
             now = time.perf_counter()
-            for index, counter in enumerate((self.fib_bgpnet, self.fib_bird)):
-                if done[index] is None and counter.count() == targets[index]:
-                    done[index] = now - started
+            count = counter.count()
+            if first is None and count != base:
+                first = now - started
+            if count == target:
+                done = now - started
             polled = time.perf_counter()
             if polled - last_poke > 0.005:
                 self.ctl.command("show status")  # see the module docstring: BIRD's missed wakeup
                 last_poke = polled
             if polled - started > TIMEOUT_S:
-                raise TimeoutError(f"{command}: counts {self.counts()} never reached {targets}")
+                raise TimeoutError(f"{command}: count {counter.count()} never reached {target}")
             # Reading fib_triestat walks the whole trie (~25 µs per 1k routes): sleeping 8x the read time keeps
             # the poller near 10 % of one core, so it steals little CPU from the receivers it measures, at a
             # resolution of ~1 % of the measured time.
             time.sleep(max(0.0005, 8 * (polled - now)))
-        return done[0], done[1]
+        return first if first is not None else done, done
 
-    def feed(self, n: int) -> dict[str, float]:
-        base = self.counts()
-        bgpnet_pids = [self.agent.pid, *descendants(self.agent.pid)]  # agent, ExaBGP, its API helper
-        bird_pids = [self.birdnode.proc.pid] if self.birdnode.proc else []
-        cpu_before = cpu_ns(bgpnet_pids), cpu_ns(bird_pids)
-        add_bgpnet, add_bird = self._race(f"enable feed{n}", (base[0] + n, base[1] + n))
-        self._settle()
-        cpu_after = cpu_ns(bgpnet_pids), cpu_ns(bird_pids)
-        del_bgpnet, del_bird = self._race(f"disable feed{n}", base)
-        self._settle()
-        # CPU spent by each receiver on the announcement (race + settle window; both are idle otherwise).
-        return {"install_bgpnet_s": add_bgpnet, "install_bird_s": add_bird,
-                "withdraw_bgpnet_s": del_bgpnet, "withdraw_bird_s": del_bird,
-                "install_cpu_bgpnet_s": (cpu_after[0] - cpu_before[0]) / 1e9,
-                "install_cpu_bird_s": (cpu_after[1] - cpu_before[1]) / 1e9}
+    def feed(self, n: int, bird_first: bool = False) -> dict[str, float]:
+        """One announce and one withdraw of N prefixes, timed for each receiver in turn."""
+        out: dict[str, float] = {}
+        for name in (("bird", "bgpnet") if bird_first else ("bgpnet", "bird")):
+            counter = self.fib_bgpnet if name == "bgpnet" else self.fib_bird
+            pids = ([self.agent.pid, *descendants(self.agent.pid)] if name == "bgpnet"  # agent, ExaBGP, helper
+                    else [self.birdnode.proc.pid] if self.birdnode.proc else [])
+            self._only("node1" if name == "bgpnet" else "birdnode")
+            base = counter.count()
+            cpu_before = cpu_ns(pids)
+            first, install = self._race(f"enable feed{n}", counter, base + n)
+            self._settle()
+            cpu = (cpu_ns(pids) - cpu_before) / 1e9  # the race and the settle window: the receiver's whole work
+            rss = sum(rss_kib(pid) for pid in pids) / 1024
+            _, withdraw = self._race(f"disable feed{n}", counter, base)
+            self._settle()
+            out.update({f"install_{name}_s": install, f"withdraw_{name}_s": withdraw,
+                        f"install_cpu_{name}_s": cpu, f"first_route_{name}_s": first, f"rss_{name}_mb": rss})
+        return out
 
     def _settle(self) -> None:
         # The next phase starts only when the receivers are idle again (ExaBGP may still be emitting EoR
@@ -283,8 +305,12 @@ def render(summary: dict) -> str:
                      row["withdraw_bgpnet_s"] * 1e3, row["withdraw_bird_s"] * 1e3, f"{row['withdraw_ratio']}x",
                      row.get("install_cpu_bgpnet_s", float("nan")) * 1e3,
                      row.get("install_cpu_bird_s", float("nan")) * 1e3, f"{row.get('install_cpu_ratio')}x"])
+        rows[-1] += [row.get("first_route_bgpnet_s", float("nan")) * 1e3,
+                     row.get("first_route_bird_s", float("nan")) * 1e3,
+                     row.get("rss_bgpnet_mb", float("nan")), row.get("rss_bird_mb", float("nan"))]
     return format_table(["prefixes", "install bgpnet ms", "install BIRD ms", "ratio", "withdraw bgpnet ms",
-                         "withdraw BIRD ms", "ratio", "install CPU bgpnet ms", "install CPU BIRD ms", "ratio"],
+                         "withdraw BIRD ms", "ratio", "install CPU bgpnet ms", "install CPU BIRD ms", "ratio",
+                         "first route bgpnet ms", "first route BIRD ms", "RSS bgpnet MB", "RSS BIRD MB"],
                         rows)
 
 
@@ -315,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                         if args.profile and rep == 0:
                             pids = {"agent": bench.agent.pid, "exabgp": bench.exabgp_pid() or 0}
                             profiler = Profiler(args.py_spy, args.profile, pids, f"{n}")
-                        runs[n].append(bench.feed(n))
+                        runs[n].append(bench.feed(n, bird_first=rep % 2 == 1))
                         if profiler is not None:
                             for path in profiler.stop():
                                 if path.exists():
@@ -337,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         for frame, share in top:
             print(f"  {share:5.1f}%  {frame}")
     emit_json("route_install", {"sizes": summary, "goal_ratio": GOAL, "start_event": "birdc enable feed<N>",
+                                "method": "one receiver at a time, order alternating per repetition",
                                 "agent_pythonpath": args.agent_pythonpath,
                                 "runs": {str(n): r for n, r in runs.items()},
                                 "profiles": profiles or None})

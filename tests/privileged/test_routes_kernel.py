@@ -68,7 +68,7 @@ def as_kernel(routes) -> dict:
 def many(n: int) -> list[KernelRoute]:
     base = int(ip("10.128.0.0"))
     gateways = (ip("172.31.0.2"),), (ip("172.31.0.3"),), (ip("172.31.0.2"), ip("172.31.0.3"))
-    return [KernelRoute(ipaddress.IPv4Network((base + (i << 6), 26)), gateways[i % 3]) for i in range(n)]
+    return [KernelRoute(Prefix(4, base + (i << 6), 26), gateways[i % 3]) for i in range(n)]
 
 
 @pytest.mark.parametrize("n", [1, 1000, 20000])
@@ -191,7 +191,7 @@ def test_ack_per_message_mode_reports_the_same(node):
 
 def test_thousands_of_failures_in_one_batch_are_all_reported(node, table):
     base = int(ip("10.64.0.0"))
-    doomed = [KernelRoute(ipaddress.IPv4Network((base + (i << 8), 24)), (ip("192.0.2.1"),)) for i in range(9000)]
+    doomed = [KernelRoute(Prefix(4, base + (i << 8), 24), (ip("192.0.2.1"),)) for i in range(9000)]
     fine = route("10.11.0.0/24", "172.31.0.2")
     result = table.apply([*doomed, fine])
     assert result.added == 1

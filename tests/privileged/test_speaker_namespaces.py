@@ -14,6 +14,7 @@ import pytest
 
 from bgpnet.lab.cluster import wait_for
 from bgpnet.model import BgpPeer
+from bgpnet.prefix import Prefix
 from bgpnet.speaker import exabgp_process
 from bgpnet.speaker.events import EndOfRib, PeerDown, PeerUp, RoutesReceived, SpeakerRestarted
 from bgpnet.speaker.speaker import Speaker
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.privileged
 
 ASN = 64512
 ip, net = ipaddress.ip_address, ipaddress.ip_network
+route_prefix = Prefix.parse  # what the speaker reports; announcements stay ipaddress networks
 
 
 class Events:
@@ -52,12 +54,12 @@ class Events:
         for event in self.list():
             if isinstance(event, RoutesReceived):
                 for route in event.announced:
-                    if route.prefix == net(prefix) and (next_hop is None or route.next_hop == ip(next_hop)):
+                    if route.prefix == route_prefix(prefix) and (next_hop is None or route.next_hop == ip(next_hop)):
                         return True
         return False
 
     def withdrawn(self, prefix: str) -> bool:
-        return any(isinstance(e, RoutesReceived) and net(prefix) in e.withdrawn for e in self.list())
+        return any(isinstance(e, RoutesReceived) and route_prefix(prefix) in e.withdrawn for e in self.list())
 
     def downs(self) -> list[PeerDown]:
         return [e for e in self.list() if isinstance(e, PeerDown)]
@@ -187,7 +189,7 @@ def test_killed_exabgp_is_restarted_and_routes_are_relearned(two_nodes):
     e1.wait_for(lambda e: isinstance(e, PeerDown) and e.peer == node_ip(2), what="PeerDown at node 1")
     wait_for(lambda: s2.pid not in (None, old_pid), what="a new ExaBGP at node 2")
     after = lambda: e2.list()[before:]  # noqa: E731
-    wait_for(lambda: any(isinstance(e, RoutesReceived) and any(r.prefix == net("10.244.1.0/24")
+    wait_for(lambda: any(isinstance(e, RoutesReceived) and any(r.prefix == route_prefix("10.244.1.0/24")
                                                                  for r in e.announced) for e in after()),
                what="node 2 relearning node 1's prefix")
     kinds = [type(e) for e in after()]
@@ -195,7 +197,7 @@ def test_killed_exabgp_is_restarted_and_routes_are_relearned(two_nodes):
         RoutesReceived)
     # Node 1's ExaBGP re-sent its routes on the new session, and node 2's re-announced its own.
     wait_for(lambda: len([e for e in e1.list() if isinstance(e, RoutesReceived)
-                            and any(r.prefix == net("10.244.2.0/24") for r in e.announced)]) >= 2,
+                            and any(r.prefix == route_prefix("10.244.2.0/24") for r in e.announced)]) >= 2,
                what="node 1 relearning node 2's prefix")
     assert s1.sessions()[node_ip(2)].established_count == 2
 
@@ -290,8 +292,8 @@ def test_session_with_bird_exchanges_routes_both_ways(netns_group, tmp_path):
         print(f"\nsession with BIRD up {time.monotonic() - started:.3f} s after Speaker.start()")
         events.wait_for(lambda e: e == EndOfRib(ip(TOR), "ipv4 unicast"), what="End-of-RIB from BIRD")
         routes = {r.prefix: r for e in events.list() if isinstance(e, RoutesReceived) for r in e.announced}
-        assert set(routes) == {net("10.200.1.0/24"), net("10.200.2.0/24"), net("10.200.3.0/25")}
-        route = routes[net("10.200.3.0/25")]
+        assert set(routes) == {route_prefix("10.200.1.0/24"), route_prefix("10.200.2.0/24"), route_prefix("10.200.3.0/25")}
+        route = routes[route_prefix("10.200.3.0/25")]
         assert (route.peer, route.next_hop, route.as_path, route.communities) == (
             ip(TOR), ip(TOR), (65000,), ("65000:100",))
 
