@@ -32,7 +32,6 @@ from bgpnet.agent_passwords import PasswordCache
 from bgpnet.agent_ports import (
     NextHopPort,
     NodeSourcePort,
-    ObservableRouteTable,
     OutgoingNatPort,
     RouteTablePort,
     SpeakerPort,
@@ -47,6 +46,7 @@ from bgpnet.policy import MAX_PREFIX, ImportPolicy
 from bgpnet.prefix import Prefix
 from bgpnet.rib import Rib
 from bgpnet.routes.desired import DesiredRoutes
+from bgpnet.routes.table import ApplyResult
 from bgpnet.snapshot import AgentSnapshot, LoopStatus, RouteSyncStatus
 from bgpnet.speaker.events import (
     BadMessage,
@@ -425,7 +425,7 @@ class Agent:
             # rebuilds the whole map: first round, resync, new intent, stale routes, a new RIB (ExaBGP
             # restarted), a new next-hop cache generation (a fake resolver without one: always).
             changed = self.rib.take_changes()
-            source = (self.rib, getattr(self._next_hops, "generation", object()) if self._next_hops else None)
+            source = (self.rib, self._next_hops.generation if self._next_hops is not None else None)
             rebuild = (resync_due or intent_changed or bool(stale) or stale_over or self._desired_from is None
                        or self._desired_from[0] is not source[0] or self._desired_from[1] != source[1])
             # Until this round has applied its changes, a failure must make the next round rebuild (the
@@ -455,20 +455,19 @@ class Agent:
             self._desired.update(changed.items(), {}, resolve)
             desired = self._desired.routes
         self._log_unresolved()
-        apply_changes = getattr(self._routes, "apply_changes", None)
         if resync_due:
             result = self._routes.resync(desired.values())
             self._last_resync = now
             kind = "resync"
-        elif not rebuild and apply_changes is not None:
-            result = apply_changes(desired, changed)  # plans only the changed prefixes (O(changes))
+        elif not rebuild:
+            result = self._routes.apply_changes(desired, changed)  # plans only the changed prefixes (O(changes))
             kind = "apply"
         else:
             result = self._routes.apply(desired.values())
             kind = "apply"
         self._desired_from = source
         self._count_route_errors(result)
-        self._record_sync(kind, result, desired, own_node_known=me is not None)
+        self._record_sync(kind, result, own_node_known=me is not None)
         self.counters.reconciles += 1
         self._report_network(now)
 
@@ -530,40 +529,31 @@ class Agent:
             self._stale.awaiting_eor.discard(gone)
             self._up.discard(gone)
 
-    def _count_route_errors(self, result: object) -> None:
-        errors = getattr(result, "errors", ())
+    def _count_route_errors(self, result: ApplyResult) -> None:
+        errors = result.errors
         if errors:
             self.counters.route_errors += len(errors)
             for error in errors[:3]:
                 self.counters.error(f"route error: {error}")
             log.warning("route errors count=%d first=%s", len(errors), errors[0])
 
-    def _record_sync(self, kind: str, result: object, desired: Mapping[Prefix, KernelRoute], *,
-                     own_node_known: bool) -> None:
-        errors = tuple(getattr(result, "errors", ()) or ())
-        changes = {op: int(getattr(result, attr, 0) or 0)
-                   for op, attr in (("add", "added"), ("replace", "replaced"), ("delete", "removed"))}
+    def _record_sync(self, kind: str, result: ApplyResult, *, own_node_known: bool) -> None:
+        errors = result.errors
+        changes = {"add": result.added, "replace": result.replaced, "delete": result.removed}
         record = self._sync
-        # What the kernel holds is the route table's cache after an apply (a fake without one installs
-        # exactly what it was given). Counting families is O(routes), so only when something changed.
-        view = self._routes.installed() if isinstance(self._routes, ObservableRouteTable) else desired
+        # The route table keeps its per-family count current at O(changes); asked only when something changed.
         count_again = (kind == "resync" or errors or any(changes.values())
-                       or len(view) != sum(record.installed.values()))
-        by_family = getattr(self._routes, "installed_by_family", None)
-        if count_again and by_family is not None:
-            installed = by_family()  # kept current by the route table at O(changes)
-        elif count_again:
-            v6 = sum(1 for prefix in view if prefix.version == 6)
-            installed = {"ipv4": len(view) - v6, "ipv6": v6}
+                       or len(self._routes.installed()) != sum(record.installed.values()))
+        installed = self._routes.installed_by_family() if count_again else record.installed
         with self._lock:
-            record.durations[kind].observe(float(getattr(result, "duration_s", 0.0) or 0.0))
-            record.errors.update(getattr(e, "reason", "unknown") for e in errors)
+            record.durations[kind].observe(result.duration_s)
+            record.errors.update(e.reason for e in errors)
             record.changes.update(changes)
             if count_again:
                 record.installed = installed
             record.last_time = time.time()
             record.last_errors = len(errors)
-            record.last_duration_s = float(getattr(result, "duration_s", 0.0) or 0.0)
+            record.last_duration_s = result.duration_s
             record.programmed = own_node_known and not errors
 
     def stop(self) -> None:

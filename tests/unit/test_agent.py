@@ -8,6 +8,7 @@ from bgpnet.agent import Agent
 from bgpnet.config import parse_config
 from bgpnet.model import KernelRoute, LearnedRoute, NodeInfo
 from bgpnet.prefix import Prefix
+from bgpnet.routes.table import ApplyResult
 from bgpnet.speaker.events import BadMessage, EndOfRib, PeerDown, PeerUp, RoutesReceived, SpeakerRestarted
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
@@ -48,19 +49,41 @@ class FakeSpeaker:
 
 
 class FakeRouteTable:
+    """The whole RouteTablePort, over a dict: what it is given is what the kernel holds."""
+
     def __init__(self, leftovers=()):
         self.kernel = {r.prefix: r for r in leftovers}
         self.resyncs = 0
 
     def apply(self, desired):
-        self.kernel = {r.prefix: r for r in desired}
+        new = {r.prefix: r for r in desired}
+        added, removed = len(new.keys() - self.kernel.keys()), len(self.kernel.keys() - new.keys())
+        self.kernel = new
+        return ApplyResult(added, 0, removed, (), 0.0)
+
+    def apply_changes(self, desired, prefixes):
+        added = removed = 0
+        for prefix in prefixes:
+            if prefix in desired:
+                added += prefix not in self.kernel
+                self.kernel[prefix] = desired[prefix]
+            elif self.kernel.pop(prefix, None) is not None:
+                removed += 1
+        return ApplyResult(added, 0, removed, (), 0.0)
 
     def resync(self, desired):
         self.resyncs += 1
-        self.apply(desired)
+        return self.apply(desired)
 
     def dump(self):
         return dict(self.kernel)
+
+    def installed(self):
+        return self.kernel
+
+    def installed_by_family(self):
+        v6 = sum(p.version == 6 for p in self.kernel)
+        return {"ipv4": len(self.kernel) - v6, "ipv6": v6}
 
     def close(self):
         pass

@@ -78,11 +78,18 @@ class Table:
 
     resync = apply
 
+    def apply_changes(self, desired, prefixes):
+        return self.apply(desired.values())
+
     def dump(self):
         return {}
 
     def installed(self):
         return self.kernel
+
+    def installed_by_family(self):
+        v6 = sum(p.version == 6 for p in self.kernel)
+        return {"ipv4": len(self.kernel) - v6, "ipv6": v6}
 
     def close(self):
         pass
