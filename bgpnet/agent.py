@@ -456,9 +456,13 @@ class Agent:
             desired = self._desired.routes
         self._log_unresolved()
         if resync_due:
-            result = self._routes.resync(desired.values())
+            # The kernel is read on the route table's own thread (hundreds of ms at 50k routes): changes keep
+            # flowing meanwhile, and the repair goes out on the round after the dump is in (it wakes us).
+            self._routes.start_resync(self._wake.set)
             self._last_resync = now
-            kind = "resync"
+        repaired = self._routes.finish_resync(desired.values()) if self._routes.resync_running() else None
+        if repaired is not None:
+            result, kind = repaired, "resync"
         elif not rebuild:
             result = self._routes.apply_changes(desired, changed)  # plans only the changed prefixes (O(changes))
             kind = "apply"

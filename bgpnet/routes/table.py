@@ -23,14 +23,21 @@
   O(changes) instead of O(table), which keeps a burst of UPDATEs from turning quadratic.
 - If the socket fails mid-batch (the kernel's answers were lost), the outcome is unknown: the exception
   propagates and the next apply re-dumps first.
+- `start_resync()` / `finish_resync(desired)` are `resync` for a caller that must keep applying changes
+  meanwhile (the agent: at 50k routes reading the kernel takes hundreds of ms, and a withdrawal arriving then
+  waited for it). The dump runs on a thread of its own, over a netlink socket of its own; applies go on as
+  usual and note the prefixes they touch. When the dump is in, the cache becomes what the kernel held, except
+  for those prefixes, whose cached state is newer than the dump (`merge_dump`, pure), and the repair — the
+  difference to what is desired — goes out as one normal apply.
 """
 
 from __future__ import annotations
 
 import errno as errnos
 import os
+import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -39,7 +46,7 @@ from bgpnet.prefix import Prefix
 from bgpnet.routes.messages import DEFAULT_METRIC, FAMILY
 from bgpnet.routes.plan import RoutePlan, index_by_prefix, plan_changes, plan_prefixes
 from bgpnet.routes.protocol import RTPROT_BGPNET
-from bgpnet.routes.seam import ADD, DELETE, REPLACE, BatchFailure, RouteBatch, RouteNetlink
+from bgpnet.routes.seam import ADD, DELETE, REPLACE, BatchFailure, DumpedRoute, RouteBatch, RouteNetlink
 
 MAIN_TABLE = 254
 CONFLICT = "conflict"
@@ -78,12 +85,16 @@ class RouteTable:
     """The kernel routes of one protocol in one table. Not thread-safe: one caller (the agent's loop)."""
 
     def __init__(self, netlink: RouteNetlink | None = None, *, proto: int = RTPROT_BGPNET,
-                 table: int = MAIN_TABLE) -> None:
+                 table: int = MAIN_TABLE, dump_netlink: Callable[[], RouteNetlink] | None = None) -> None:
         if netlink is None:
             from bgpnet.routes.netlink import SocketRouteNetlink
 
             netlink = SocketRouteNetlink()
+            dump_netlink = dump_netlink or SocketRouteNetlink
         self._netlink = netlink
+        # Where a background resync reads the kernel: its own socket, so its answers never mix with an apply's.
+        self._dump_netlink = dump_netlink or (lambda: netlink)
+        self._background: _BackgroundDump | None = None
         self.proto = proto
         self.table = table
         self._installed: dict[Prefix, KernelRoute] = {}
@@ -132,12 +143,39 @@ class RouteTable:
         self._adopt_kernel_state()
         return self._apply(index_by_prefix(desired), started)
 
+    def start_resync(self, on_done: Callable[[], None] = lambda: None) -> None:
+        """Begin reading the kernel on another thread; `on_done` is called from it when the dump is in (or
+        failed). A resync already running is left to finish."""
+        if self._background is None:
+            netlink = self._dump_netlink()
+            self._background = _BackgroundDump(netlink, netlink is not self._netlink, self.proto, self.table,
+                                               list(self._installed.values()), on_done)
+
+    def finish_resync(self, desired: Collection[KernelRoute]) -> ApplyResult | None:
+        """None while the background dump is still running; else the repair apply (see the module doc)."""
+        background = self._background
+        if background is None or not background.done.is_set():
+            return None
+        self._background = None
+        started = time.perf_counter()
+        if background.error is not None:
+            self._needs_dump = True  # the next apply reads the kernel itself
+            raise background.error
+        self._installed, self._strays = merge_dump(background.routes, self._installed, background.touched)
+        self._v6 = None
+        return self._apply(index_by_prefix(desired), started)
+
+    def resync_running(self) -> bool:
+        return self._background is not None
+
     def dump(self) -> Mapping[Prefix, KernelRoute]:
         """Read what the kernel holds with our protocol (e.g. left by a previous run) without changing it."""
         self._adopt_kernel_state()
         return self.installed()
 
     def close(self) -> None:
+        if self._background is not None:
+            self._background.done.wait(5)
         self._netlink.close()
 
     def _adopt_kernel_state(self) -> None:
@@ -180,6 +218,8 @@ class RouteTable:
                 self._installed = desired  # equal content; the caller's objects make the next diff cheaper
             self._retry = {error.prefix for error in errors}
             return ApplyResult(0, 0, 0, tuple(errors), time.perf_counter() - started)
+        if self._background is not None:
+            self._background.touch(batch)  # before the kernel changes: the dump may or may not see it
         try:
             failures = self._netlink.send(batch, proto=self.proto, table=self.table)
         except BaseException:
@@ -226,3 +266,55 @@ class RouteTable:
             self._v6 += sum(p.version == 6 for p in added) - sum(p.version == 6 for p in deleted)
         return (len(plan.add) - len(failed[ADD]), len(plan.replace) - len(failed[REPLACE]),
                 len(batch.delete) - len(failed[DELETE]))
+
+
+def merge_dump(dumped: Iterable[DumpedRoute], cached: Mapping[Prefix, KernelRoute], touched: Collection[Prefix]
+               ) -> tuple[dict[Prefix, KernelRoute], list[tuple[Prefix, int | None]]]:
+    """The cache after a background dump (pure): what the kernel held, except for the prefixes applied while
+    the dump ran, whose cached state is the newer one; and the strays (our protocol, another metric)."""
+    installed: dict[Prefix, KernelRoute] = {}
+    strays: list[tuple[Prefix, int | None]] = []
+    for route, metric in dumped:
+        prefix = route.prefix
+        if prefix in touched:
+            continue
+        if metric == DEFAULT_METRIC[FAMILY[prefix.version]]:
+            installed[prefix] = route
+        else:
+            strays.append((prefix, metric))
+    for prefix in touched:
+        route = cached.get(prefix)
+        if route is not None:
+            installed[prefix] = route
+    return installed, strays
+
+
+class _BackgroundDump:
+    """One kernel dump on its own thread; `touched` collects the prefixes applied meanwhile (by the caller's
+    thread only)."""
+
+    def __init__(self, netlink: RouteNetlink, owned: bool, proto: int, table: int, known: list[KernelRoute],
+                 on_done: Callable[[], None]) -> None:
+        self.routes: list[DumpedRoute] = []
+        self.error: OSError | None = None
+        self.touched: set[Prefix] = set()
+        self.done = threading.Event()
+        self._netlink, self._owned = netlink, owned
+        threading.Thread(target=self._run, args=(proto, table, known, on_done), name="route-resync",
+                         daemon=True).start()
+
+    def touch(self, batch: RouteBatch) -> None:
+        self.touched.update(r.prefix for r in batch.add)
+        self.touched.update(r.prefix for r in batch.replace)
+        self.touched.update(prefix for prefix, _ in batch.delete)
+
+    def _run(self, proto: int, table: int, known: list[KernelRoute], on_done: Callable[[], None]) -> None:
+        try:
+            self.routes = self._netlink.dump(proto=proto, table=table, known=known)
+        except OSError as exc:
+            self.error = exc
+        finally:
+            if self._owned:
+                self._netlink.close()
+            self.done.set()
+            on_done()

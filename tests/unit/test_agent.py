@@ -75,6 +75,22 @@ class FakeRouteTable:
         self.resyncs += 1
         return self.apply(desired)
 
+    # The background resync of the real table, done at once: the dump is "in" as soon as it is asked for.
+    resync_pending = False
+
+    def start_resync(self, on_done):
+        self.resync_pending = True
+        on_done()
+
+    def finish_resync(self, desired):
+        if not self.resync_pending:
+            return None
+        self.resync_pending = False
+        return self.resync(desired)
+
+    def resync_running(self):
+        return self.resync_pending
+
     def dump(self):
         return dict(self.kernel)
 

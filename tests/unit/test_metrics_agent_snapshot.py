@@ -81,6 +81,21 @@ class Table:
     def apply_changes(self, desired, prefixes):
         return self.apply(desired.values())
 
+    resync_pending = False
+
+    def start_resync(self, on_done):
+        self.resync_pending = True
+        on_done()
+
+    def finish_resync(self, desired):
+        if not self.resync_pending:
+            return None
+        self.resync_pending = False
+        return self.apply(desired)
+
+    def resync_running(self):
+        return self.resync_pending
+
     def dump(self):
         return {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import threading
 
 import pytest
 
@@ -13,6 +14,7 @@ from bgpnet.prefix import Prefix
 from bgpnet.routes import CONFLICT, RouteBatch, RouteTable
 from bgpnet.routes.messages import DumpedRoute
 from bgpnet.routes.seam import ADD, DELETE, REPLACE, BatchFailure
+from bgpnet.routes.table import merge_dump
 
 ip, net = ipaddress.ip_address, Prefix.parse
 DEFAULT_METRIC = {4: 0, 6: 1024}
@@ -267,3 +269,73 @@ def test_route_error_reads_well():
     table = RouteTable(FakeRouteNetlink())
     [error] = table.apply([route("10.9.0.0/24", "192.0.2.1")]).errors
     assert str(error) == "add 10.9.0.0/24: ENETUNREACH (Network is unreachable)"
+
+
+# --- the background resync ------------------------------------------------------------------------------------
+class GatedDump(FakeRouteNetlink):
+    """A kernel whose dump snapshot is taken when asked, but handed over only when `release` is set: what a
+    slow 50k-route dump looks like to the apply path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.taken = threading.Event()
+
+    def dump(self, *, proto: int, table: int, known=()) -> list[DumpedRoute]:
+        snapshot = super().dump(proto=proto, table=table, known=known)
+        self.taken.set()
+        assert self.release.wait(5)
+        return snapshot
+
+
+def test_a_change_during_a_resync_goes_out_at_once_and_survives_the_stale_dump():
+    kernel = GatedDump()
+    table = RouteTable(kernel, dump_netlink=lambda: kernel)
+    keep, doomed = route("10.1.0.0/24", "172.31.0.2"), route("10.2.0.0/24", "172.31.0.2")
+    kernel.release.set()
+    table.apply([keep, doomed])  # the first apply reads the kernel itself (not gated)
+    kernel.release.clear()
+    kernel.taken.clear()
+    kernel.kernel.pop((keep.prefix, DEFAULT_METRIC[4]))  # somebody deletes one of ours behind our back
+    done = threading.Event()
+    table.start_resync(done.set)
+    assert kernel.taken.wait(5)  # the dump has its (stale) snapshot and is still running
+    desired = {keep.prefix: keep}
+    result = table.apply_changes(desired, {doomed.prefix})  # the withdrawal does not wait for the resync
+    assert result.removed == 1 and doomed.prefix not in kernel.own()
+    assert table.finish_resync(desired.values()) is None  # still running
+    kernel.release.set()
+    assert done.wait(5)
+    repaired = table.finish_resync(desired.values())
+    # The dump still showed `doomed` (taken before the withdrawal): it is not resurrected, not deleted twice;
+    # the route deleted behind our back is re-installed.
+    assert (repaired.added, repaired.removed) == (1, 0)
+    assert kernel.own() == {keep.prefix: keep} and dict(table.installed()) == {keep.prefix: keep}
+    assert not table.resync_running()
+
+
+def test_merge_dump_prefers_the_cache_for_prefixes_applied_meanwhile():
+    a, b, c = route("10.1.0.0/24", "172.31.0.2"), route("10.2.0.0/24", "172.31.0.2"), route("10.3.0.0/24",
+                                                                                            "172.31.0.3")
+    dumped = [DumpedRoute(a, DEFAULT_METRIC[4]), DumpedRoute(b, DEFAULT_METRIC[4]), DumpedRoute(c, 2048)]
+    installed, strays = merge_dump(dumped, {a.prefix: a, c.prefix: c}, touched={b.prefix, c.prefix})
+    assert installed == {a.prefix: a, c.prefix: c}  # b withdrawn meanwhile; c added meanwhile
+    assert strays == []  # a stray of a touched prefix waits for the next resync
+
+
+def test_a_failed_background_dump_makes_the_next_apply_read_the_kernel():
+    class Failing(FakeRouteNetlink):
+        def dump(self, **kwargs):
+            raise OSError(errno.ENOBUFS, "dump interrupted")
+
+    kernel = FakeRouteNetlink()
+    table = RouteTable(kernel, dump_netlink=Failing)
+    table.apply([route("10.1.0.0/24", "172.31.0.2")])
+    done = threading.Event()
+    table.start_resync(done.set)
+    assert done.wait(5)
+    with pytest.raises(OSError, match="dump interrupted"):
+        table.finish_resync([])
+    dumps = kernel.dumps
+    table.apply([route("10.1.0.0/24", "172.31.0.2")])
+    assert kernel.dumps == dumps + 1
