@@ -70,13 +70,14 @@ def render(agents: Sequence[NodeAgent]) -> str:
         for peer in snapshot.peers:
             age = duration(snapshot.taken_at - peer.since) if peer.since else "-"
             session_rows.append((agent.node, peer.address, peer.asn, STATE_NAMES.get(peer.state, peer.state), age,
-                                 peer.prefixes_accepted, peer.prefixes_advertised, peer.last_down_reason))
+                                 peer.prefixes_accepted, peer.prefixes_advertised,
+                                 "" if peer.established else peer.last_down_reason))
     nodes = table(("NODE", "AGENT", "READY", "SESSIONS", "ROUTES IN", "OUT", "LAST ERROR / NOT READY"), node_rows,
                   right=frozenset({4, 5}))
     answered = sum(a.document is not None for a in agents)
     out = [f"{len(agents)} nodes, {answered} agents answered", "", nodes, ""]
     if session_rows:
-        out.append(table(("NODE", "PEER", "ASN", "STATE", "FOR", "IN", "OUT", "LAST DOWN REASON"), session_rows,
+        out.append(table(("NODE", "PEER", "ASN", "STATE", "FOR", "IN", "OUT", "WHY DOWN"), session_rows,
                          right=frozenset({2, 5, 6})))
     else:
         out.append("No BGP sessions reported.")

@@ -100,3 +100,11 @@ def test_a_missing_kubeconfig_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"bgpnet status: cannot load Kubernetes credentials from "
                                                   f"{tmp_path / 'nope'}")
+
+
+def test_a_down_session_shows_why_and_an_established_one_does_not():
+    agents = [cluster_status.NodeAgent("node1", "a:1", document(
+        "node1", PeerStatus("172.31.0.12", 64512, state="down", since=990.0, last_down_reason="hold timer expired"),
+        PeerStatus("172.31.0.13", 64512, state="established", since=990.0, last_down_reason="old news")))]
+    text = cluster_status.render(agents)
+    assert "Down         10s   0    0  hold timer expired" in text and "old news" not in text

@@ -97,3 +97,22 @@ def test_namespaces_are_named_per_node_and_pod():
                                "pods": [{"name": "node1-pod0", "namespace": "bgplab-ab12-n1p0", "ip": "10.244.1.2"}]}])
     assert "node1    bgplab-ab12-node1" in text
     assert "node1-pod0     bgplab-ab12-n1p0  10.244.1.2" in text
+
+
+def test_agent_with_a_yaml_syntax_error_exits_2_with_one_log_line(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text("asn: 64512\npeers:\n  - address: 10.0.0.1\n   asn: 65000\n")
+    assert cli.main(["agent", "--node-name", "n1", "--config", str(config), "--run-dir", str(tmp_path / "run"),
+                     "--metrics-address", ""]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not valid YAML" in err and "line 4, column 4" in err
+
+
+def test_agent_with_a_missing_kubeconfig_exits_2_with_one_log_line(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text("asn: 64512\nclusterCIDRs: [10.244.0.0/16]\n")
+    assert cli.main(["agent", "--node-name", "n1", "--config", str(config), "--kubeconfig", str(tmp_path / "nope"),
+                     "--run-dir", str(tmp_path / "run"), "--rt-protos-dir", str(tmp_path / "protos"),
+                     "--metrics-address", ""]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot load Kubernetes credentials from" in err
