@@ -117,9 +117,10 @@ class Announcement:
         return str(self.prefix)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LearnedRoute:
-    """A prefix received from one peer, as the speaker parsed it from ExaBGP's JSON."""
+    """A prefix received from one peer, as the speaker decoded it (one per prefix of a full table: slots, no
+    per-object dict)."""
 
     peer: IPAddress
     prefix: Prefix
@@ -128,9 +129,10 @@ class LearnedRoute:
     communities: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KernelRoute:
-    """A route bgpnet wants in the kernel: one prefix, one or more gateways (ECMP when several)."""
+    """A route bgpnet wants in the kernel: one prefix, one or more gateways (ECMP when several); slots, as
+    there is one per installed route."""
 
     prefix: Prefix
     gateways: tuple[IPAddress, ...] = field(default=())

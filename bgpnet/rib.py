@@ -7,8 +7,11 @@ tens of thousands of routes cost nothing per reconcile beyond the prefixes that 
 The RIB also remembers *which* kernel routes changed since the consumer last asked (`take_changes`), so the
 agent updates its desired route set and the kernel by those prefixes only: during a full-table transfer a
 reconcile then costs O(prefixes in the UPDATEs since the last one), not O(table) — with a 50k-route table and
-dozens of reconciles per burst the difference is quadratic. Per prefix the hot path does as few dict
-operations as it can: hashing an `ipaddress` network is a Python-level call, and it dominated the profile.
+dozens of reconciles per burst the difference is quadratic.
+
+Memory: one entry per prefix per structure. The paths of a prefix are found in the per-peer tables (one
+dict lookup per peer), not in a per-prefix map of paths, which cost a small dict per prefix (~230 bytes, a
+third of a route's footprint) to serve the rare prefix that several peers offer.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ def best_routes(candidates: Iterable[LearnedRoute]) -> KernelRoute | None:
 class Rib:
     def __init__(self) -> None:
         self._by_peer: dict[IPAddress, dict[Prefix, LearnedRoute]] = {}
-        self._by_prefix: dict[Prefix, dict[IPAddress, LearnedRoute]] = {}
         self._routes: dict[Prefix, KernelRoute] = {}
         # Prefixes whose entry in `routes` was added, replaced or removed since the last take_changes(), with
         # that entry now (None: removed). The consumer gets the routes with the prefixes and needs no lookup.
@@ -81,18 +83,11 @@ class Rib:
         implicitly withdraws the peer's earlier path for that prefix (RFC 4271 §3.1)."""
         rejected: list[Rejected] = []
         table = self._by_peer.setdefault(peer, {})
+        single_path = len(self._by_peer) == 1  # with one peer, no prefix has another path to compare
         touched: set[Prefix] = set()
-        by_prefix = self._by_prefix
         for prefix in withdrawn:
             if table.pop(prefix, None) is not None:
-                paths = by_prefix[prefix]
-                paths.pop(peer, None)
-                if paths:
-                    touched.add(prefix)  # other peers still offer it: pick the best of what is left
-                else:  # the last path is gone: so is the kernel route, without another pass
-                    del by_prefix[prefix]
-                    if self._routes.pop(prefix, None) is not None:
-                        self._changed[prefix] = None
+                touched.add(prefix)  # the best of what other peers still offer, if anything
         reject_reason = policy.reject_reason
         for route in announced:
             prefix = route.prefix
@@ -101,18 +96,14 @@ class Rib:
                 rejected.append(Rejected(peer, prefix, reason))
                 self.rejected[(peer, reason)] += 1
                 if table.pop(prefix, None) is not None:
-                    by_prefix[prefix].pop(peer, None)
                     touched.add(prefix)
                 continue
             table[prefix] = route
-            paths = by_prefix.get(prefix)
-            if paths is None:
-                # A prefix only this peer offers (the common case): its kernel route follows directly, without
-                # another pass over `touched` (each dict operation on a network key probes a large table).
-                by_prefix[prefix] = {peer: route}
+            if single_path or prefix not in self._routes:
+                # A prefix only this peer offers (the common case: no kernel route yet, or this is the only
+                # peer): its kernel route follows directly, without another pass over `touched`.
                 self._routes[prefix] = self._changed[prefix] = KernelRoute(prefix, (route.next_hop,))
             else:
-                paths[peer] = route
                 touched.add(prefix)
         self._recompute(touched)
         if policy.max_prefixes and len(table) > policy.max_prefixes:
@@ -139,8 +130,6 @@ class Rib:
     def drop_peer(self, peer: IPAddress) -> int:
         """Forget everything learned from `peer` (session down or peer removed); returns how many routes."""
         table = self._by_peer.pop(peer, {})
-        for prefix in table:
-            self._by_prefix[prefix].pop(peer, None)
         self._recompute(table.keys())
         return len(table)
 
@@ -160,12 +149,12 @@ class Rib:
         return rejected
 
     def _recompute(self, prefixes: Iterable[Prefix]) -> None:
+        tables = list(self._by_peer.values())
         for prefix in prefixes:
-            candidates = self._by_prefix.get(prefix)
-            route = best_routes(candidates.values()) if candidates else None
+            candidates = [path for table in tables if (path := table.get(prefix)) is not None]
+            route = best_routes(candidates) if candidates else None
             if route is None:
                 if self._routes.pop(prefix, None) is not None:
                     self._changed[prefix] = None
-                self._by_prefix.pop(prefix, None)
             elif self._routes.get(prefix) != route:
                 self._routes[prefix] = self._changed[prefix] = route
