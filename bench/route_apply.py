@@ -5,7 +5,9 @@ Puts N IPv4 /26 routes (one gateway on a veth) into a fresh network namespace an
   bgpnet-ack        the same with NLM_F_ACK on every message (one answer per route)
   ip-batch          `ip -batch` of "route replace ... proto 179" lines (anchor)
   pyroute2          one IPRoute.route('replace') call per route (anchor, at the smallest size only: slow)
-and also times a resync (dump of our routes + diff, nothing to change) and pyroute2's get_routes dump.
+and also times a resync (dump of our routes + diff, nothing to change), pyroute2's get_routes dump, and one
+withdrawal that arrives as a resync starts: after the whole resync when the resync runs on the apply path
+(`resync`, the old behaviour), at once when it runs in the background (`start_resync`, what the agent does).
 Each figure is the median of --repeat runs. Prints a table, then one JSON line.
 
     .venv/bin/python bench/route_apply.py            # 1k, 10k, 50k
@@ -18,6 +20,7 @@ import argparse
 import ipaddress
 import json
 import statistics
+import threading
 import time
 
 from pyroute2 import IPRoute
@@ -99,6 +102,39 @@ def bench_pyroute2(ns: Netns, n: int) -> dict[str, float]:
     return {"apply_s": t1 - t0, "dump_s": t2 - t1, "withdraw_s": t3 - t2}
 
 
+def bench_withdraw_during_resync(ns: Netns, n: int) -> dict[str, float]:
+    """Seconds from a withdrawal's arrival to its delete being acknowledged, when a resync of n routes starts at
+    the same moment: waiting behind a blocking resync, or beside a background one."""
+    gateway = ipaddress.ip_address(GATEWAY)
+    routes = [KernelRoute(p, (gateway,)) for p in prefixes(n)]
+    desired = {r.prefix: r for r in routes}
+    gone = routes[n // 2].prefix
+    remaining = {p: r for p, r in desired.items() if p != gone}
+    with entered(ns.path):
+        table = RouteTable(SocketRouteNetlink())
+    try:
+        table.apply(routes)
+        t0 = time.perf_counter()
+        table.resync(routes)
+        table.apply_changes(remaining, {gone})
+        blocking = time.perf_counter() - t0
+        table.apply(routes)
+        done = threading.Event()
+        t0 = time.perf_counter()
+        with entered(ns.path):  # the background dump opens its own socket, in the node's namespace
+            table.start_resync(done.set)
+        result = table.apply_changes(remaining, {gone})
+        background = time.perf_counter() - t0
+        assert result.removed == 1
+        assert done.wait(60)
+        repaired = table.finish_resync(remaining.values())
+        assert repaired is not None and (repaired.added, repaired.removed) == (0, 0)
+        table.apply([])
+    finally:
+        table.close()
+    return {"blocking_s": blocking, "background_s": background}
+
+
 def bench_pyroute2_dump(ns: Netns, n: int) -> float:
     """pyroute2's dump of n routes of ours (installed with the fast path, not timed)."""
     gateway = ipaddress.ip_address(GATEWAY)
@@ -144,6 +180,7 @@ def main() -> None:
                 "bgpnet-ack": median_of(repeat, bench_table, node, n, ack_each=True),
                 "ip-batch": median_of(repeat, bench_ip_batch, node, n),
             }
+            row["withdraw-during-resync"] = median_of(repeat, bench_withdraw_during_resync, node, n)
             if n == min(sizes):
                 row["pyroute2"] = median_of(1, bench_pyroute2, node, n)
             else:
@@ -168,6 +205,10 @@ def print_row(n: int, row: dict[str, dict[str, float]]) -> None:
     print(f"  {'path':<11} {'apply ms':>9} {'routes/s':>10} {'withdraw ms':>12} {'routes/s':>10} {'dump ms':>8}")
     for name, figures in row.items():
         if name == "ratios":
+            continue
+        if name == "withdraw-during-resync":
+            print(f"  a withdrawal arriving as a resync starts: {figures['blocking_s'] * 1e3:.1f} ms behind a "
+                  f"blocking resync, {figures['background_s'] * 1e3:.1f} ms beside a background one")
             continue
         apply_ms = f"{figures['apply_s'] * 1e3:9.1f}" if "apply_s" in figures else f"{'-':>9}"
         apply_rate = f"{figures['apply_routes_per_s']:10,.0f}" if "apply_s" in figures else f"{'-':>10}"

@@ -86,14 +86,16 @@ class RouteTable:
 
     def __init__(self, netlink: RouteNetlink | None = None, *, proto: int = RTPROT_BGPNET,
                  table: int = MAIN_TABLE, dump_netlink: Callable[[], RouteNetlink] | None = None) -> None:
-        if netlink is None:
-            from bgpnet.routes.netlink import SocketRouteNetlink
+        from bgpnet.routes.netlink import SocketRouteNetlink
 
+        if netlink is None:
             netlink = SocketRouteNetlink()
-            dump_netlink = dump_netlink or SocketRouteNetlink
+        if dump_netlink is None:
+            # Where a background resync reads the kernel: a socket of its own, so its answers never mix with an
+            # apply's (a test double without sockets serves both).
+            dump_netlink = SocketRouteNetlink if isinstance(netlink, SocketRouteNetlink) else (lambda: netlink)
         self._netlink = netlink
-        # Where a background resync reads the kernel: its own socket, so its answers never mix with an apply's.
-        self._dump_netlink = dump_netlink or (lambda: netlink)
+        self._dump_netlink = dump_netlink
         self._background: _BackgroundDump | None = None
         self.proto = proto
         self.table = table
