@@ -346,9 +346,9 @@ def main(argv: list[str] | None = None) -> int:
                             for path in profiler.stop():
                                 if path.exists():
                                     profiles[path.name] = self_time_top(path)
-                        print(f"  {n} #{rep + 1}: " + ", ".join(f"{k}={v * 1e3:.1f}ms"
-                                                                 for k, v in runs[n][-1].items()),
-                              file=sys.stderr, flush=True)
+                        print(f"  {n} #{rep + 1}: " + ", ".join(
+                            f"{k}={v * 1e3:.1f}ms" if k.endswith("_s") else f"{k}={v:.1f}"
+                            for k, v in runs[n][-1].items()), file=sys.stderr, flush=True)
             finally:
                 bench.close()
     finally:
