@@ -19,35 +19,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Protocol
 
 from bgpnet.model import IPAddress, KernelRoute
 from bgpnet.prefix import Prefix
+from bgpnet.routes.route_answer import KernelLookup, RouteAnswer
+
+__all__ = ["KernelLookup", "NextHopResolver", "RouteAnswer", "resolve_route", "resolve_routes"]
 
 RTN_UNICAST = 1
-
-
-@dataclass(frozen=True)
-class RouteAnswer:
-    """What the kernel answers for one destination: the gateway (None when directly connected), the
-    preferred source address and the outgoing interface's index."""
-
-    gateway: IPAddress | None
-    source: IPAddress | None
-    interface: int | None = None
-
-
-class KernelLookup(Protocol):
-    def route_get(self, destination: IPAddress) -> RouteAnswer | None:
-        """The kernel's route towards `destination`; None when it has none (unreachable, blackhole...)."""
-        ...
-
-    def interface_addresses(self, interface: int, version: int) -> list[IPAddress]:
-        """The usable global addresses of one IP version on an interface, in the kernel's order."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def resolve_route(route: KernelRoute, answer_for: Callable[[IPAddress], RouteAnswer | None]

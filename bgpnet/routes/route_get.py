@@ -21,7 +21,7 @@ from ipaddress import ip_address
 from bgpnet.model import IPAddress
 from bgpnet.routes.interface_addresses import address_dump_request, parse_address_dump
 from bgpnet.routes.messages import NLM_F_REQUEST, NLMSG_ERROR, NLMSGHDR, RTATTR, RTM_GETROUTE, RTMSG, RTN_UNICAST
-from bgpnet.routes.resolve import RouteAnswer
+from bgpnet.routes.route_answer import RouteAnswer
 
 RTA_DST = 1
 RTA_GATEWAY = 5
