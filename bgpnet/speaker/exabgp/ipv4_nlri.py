@@ -5,8 +5,9 @@ Why: bgpnet reads every UPDATE raw (`receive { packets; }`, decoded by bgpnet.sp
 Adj-RIB-In in ExaBGP (`adj-rib-in false`), so the two objects ExaBGP builds per prefix of the UPDATE's own
 Withdrawn Routes and NLRI fields (plus a debug string formatted eagerly for each) are thrown away: ~60 % of
 ExaBGP's CPU for a 50k-prefix table. Here those two fields are only checked for framing (prefix lengths ≤ 32
-that fit the field: the check ExaBGP's decoder makes, with the same NOTIFICATION, UPDATE Message Error /
-Invalid Network Field, on failure) and removed before ExaBGP parses the rest of the message as usual.
+that fit the field: the check ExaBGP's decoder makes; on failure the NOTIFICATION RFC 4271 §6.3 asks for,
+UPDATE Message Error / Invalid Network Field, where ExaBGP itself sends 1/0 for a length over 32) and
+removed before ExaBGP parses the rest of the message as usual.
 MP_REACH/MP_UNREACH (IPv6) are left to ExaBGP untouched; so are outgoing UPDATEs and ADD-PATH sessions.
 Upstream: none found — ExaBGP has no option to receive raw UPDATEs without decoding their NLRI.
 ExaBGP 5: `Update.unpack_message` keeps this shape in 5.0; the patch would need re-checking against its
