@@ -17,6 +17,17 @@ def standin():
 
 
 @pytest.fixture
+def api(standin):
+    """The real kubernetes client's CoreV1Api talking to the stand-in."""
+    from kubernetes import client
+
+    cfg = client.Configuration()
+    cfg.host = standin.url
+    with client.ApiClient(cfg) as api_client:
+        yield client.CoreV1Api(api_client)
+
+
+@pytest.fixture
 def patched(monkeypatch):
     """Every ExaBGP patch applied for one test; everything they replace is put back afterwards."""
     import exabgp.logger

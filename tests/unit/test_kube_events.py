@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from kubernetes import client
 
 from bgpnet import node_events
 from bgpnet.kube.events import NAMESPACE, NodeEventRecorder, NodeEventWriter
-
-
-@pytest.fixture
-def api(standin):
-    cfg = client.Configuration()
-    cfg.host = standin.url
-    with client.ApiClient(cfg) as api_client:
-        yield client.CoreV1Api(api_client)
 
 
 def node_events_listed(api, node="node1"):

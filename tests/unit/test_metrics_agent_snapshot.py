@@ -17,6 +17,7 @@ from bgpnet.prefix import Prefix
 from bgpnet.routes.table import ApplyResult, RouteError
 from bgpnet.speaker.events import PeerDown, PeerUp, RoutesReceived, SpeakerRestarted
 from bgpnet.speaker.sessions import SessionState
+from tests.unit.test_agent import FakeRouteTable
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
@@ -63,51 +64,20 @@ class Speaker:
         return dict(self.states)
 
 
-class Table:
+class Table(FakeRouteTable):
+    """test_agent's fake kernel table, whose results can be forced (`result`), e.g. to report route errors;
+    every apply is a full one, so a forced result is what the agent sees whatever path it takes."""
+
     def __init__(self):
+        super().__init__()
         self.result = None  # None: report what apply() really changed
-        self.kernel = {}
 
     def apply(self, desired):
-        new = {r.prefix: r for r in desired}
-        added, removed = len(new.keys() - self.kernel.keys()), len(self.kernel.keys() - new.keys())
-        self.kernel = new
-        if self.result is not None:
-            return self.result
-        return ApplyResult(added, 0, removed, (), 0.001)
-
-    resync = apply
+        applied = super().apply(desired)
+        return self.result if self.result is not None else applied
 
     def apply_changes(self, desired, prefixes):
         return self.apply(desired.values())
-
-    resync_pending = False
-
-    def start_resync(self, on_done):
-        self.resync_pending = True
-        on_done()
-
-    def finish_resync(self, desired):
-        if not self.resync_pending:
-            return None
-        self.resync_pending = False
-        return self.apply(desired)
-
-    def resync_running(self):
-        return self.resync_pending
-
-    def dump(self):
-        return {}
-
-    def installed(self):
-        return self.kernel
-
-    def installed_by_family(self):
-        v6 = sum(p.version == 6 for p in self.kernel)
-        return {"ipv4": len(self.kernel) - v6, "ipv6": v6}
-
-    def close(self):
-        pass
 
 
 class Clock:

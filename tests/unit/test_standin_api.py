@@ -13,14 +13,6 @@ from kubernetes.client.exceptions import ApiException
 from integration.kube_api import make_node
 
 
-@pytest.fixture
-def api(standin):
-    cfg = client.Configuration()
-    cfg.host = standin.url
-    with client.ApiClient(cfg) as api_client:
-        yield client.CoreV1Api(api_client)
-
-
 def _raw_watch(api, **kwargs):
     """All events of one watch request, as the JSON lines the server sent."""
     resp = api.list_node(watch=True, _preload_content=False, **kwargs)
