@@ -193,17 +193,8 @@ class RouteTable:
             if all(id(route) in cached and metric == DEFAULT_METRIC[FAMILY[route.prefix.version]]
                    for route, metric in dumped):
                 return
-        installed: dict[Prefix, KernelRoute] = {}
-        strays: list[tuple[Prefix, int | None]] = []
-        for route, metric in dumped:
-            prefix = route.prefix
-            if metric == DEFAULT_METRIC[FAMILY[prefix.version]]:
-                installed[prefix] = route
-            else:
-                strays.append((prefix, metric))
-        self._installed = installed
+        self._installed, self._strays = merge_dump(dumped, {}, ())
         self._v6 = None
-        self._strays = strays
 
     def _apply(self, desired: dict[Prefix, KernelRoute], started: float) -> ApplyResult:
         return self._send(plan_changes(desired, self._installed), desired, started)
