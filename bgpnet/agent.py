@@ -169,12 +169,15 @@ class Agent:
                 return
             policy = self._intent.policy_for(event.peer) or import_policy(
                 self.config, self._nodes.get(self.node_name), self._nodes)
+            refused: set[str] = set()
             for rejected in self.rib.update(event.peer, event.announced, event.withdrawn, policy):
                 self.counters.rejected[(rejected.peer, rejected.reason)] += 1
                 if rejected.reason != MAX_PREFIX:
                     log.info("route rejected peer=%s prefix=%s reason=%s", rejected.peer, rejected.prefix,
                              rejected.reason)
-                    self._record_event(node_events.route_refused(str(rejected.peer), rejected.reason))
+                    refused.add(rejected.reason)
+            for reason in sorted(refused):  # one Event per reason and UPDATE, not one per refused prefix
+                self._record_event(node_events.route_refused(str(event.peer), reason))
             if self._holds.holding(event.peer):
                 self._holds.refreshed(event.peer, [r.prefix for r in event.announced])
             self._check_prefix_limit(event.peer, policy)

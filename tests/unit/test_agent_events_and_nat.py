@@ -65,3 +65,12 @@ def test_nat_follows_the_nodes_cidrs_and_the_default_depends_on_peers_outside(tm
     _, _, _, nat = make(tmp_path, natOutgoing=True, nodeToNodeMesh=False,
                         peers=[{"address": "172.31.0.254", "asn": 65000}])
     assert nat.calls[-1][0] is True
+
+
+def test_an_update_with_many_refused_prefixes_is_one_event_per_reason(tmp_path):
+    _, speaker, events, _ = make(tmp_path)
+    peer = A("172.31.0.2")
+    refused = tuple(LearnedRoute(peer, R(f"192.168.{i}.0/24"), peer) for i in range(50))
+    speaker.on_event(RoutesReceived(peer, refused, ()))
+    assert [(e.reason, e.message) for e in events] == [
+        ("BGPRouteRefused", "routes from 172.31.0.2 refused by the import policy: outside-cluster-cidrs")]
