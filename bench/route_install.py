@@ -42,9 +42,9 @@ Then, on the bgpnet receiver only:
             has passed since the start of its previous resync round) and the largest IPv4 feed plus one extra
             prefix. The end of each resync and its duration come from the agent's /metrics
             (bgpnet_route_sync_last_timestamp_seconds, bgpnet_route_sync_duration_seconds{kind="resync"}), so
-            the next one is due at end + period; the extra prefix is withdrawn mid-period (no resync) and again
-            at the moment the next resync's kernel phase begins (end + period - duration): withdrawal latency
-            without and during a resync.
+            the next one is due at end + period; the extra prefix is withdrawn halfway to the next resync (and
+            re-announced), then again at the moment the next resync's kernel phase begins (end + period -
+            duration): withdrawal latency without and during a resync.
 
 Prints tables (medians with min-max over the repetitions, ratios bgpnet/BIRD of the medians with the range of
 the per-repetition ratios, load averages) and one `JSON:` line. Figures, not verdicts: no goal is asserted.
@@ -349,7 +349,7 @@ class Bench:
         for _ in range(repeat):
             end, duration = self._resync_done()
             durations.append(duration)
-            quiet.append(self._withdraw_single(end + min(1.0, period / 4), counter, without))
+            quiet.append(self._withdraw_single(end + (period - duration) / 2, counter, without))
             self._announce_single(counter, without)
             resyncs = self._resync_count()
             during.append(self._withdraw_single(end + period - duration, counter, without))
