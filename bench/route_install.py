@@ -1,6 +1,6 @@
 """Route installation, BGP to kernel: bgpnet's agent against BIRD2 as the receiving node, one receiver at a time.
 
-    sudo .venv/bin/python bench/route_install.py            # IPv4 and IPv6, 10k and 50k, 5 repetitions, churn
+    sudo .venv/bin/python bench/route_install.py            # IPv4 and IPv6, 10k and 50k, 5 repetitions, churn (~4 min)
     sudo .venv/bin/python bench/route_install.py --quick    # 200 prefixes, 1 repetition, no churn (CI smoke)
     sudo .venv/bin/python bench/route_install.py --pin      # receiver on CPU 1, injector on CPU 0
     sudo .venv/bin/python bench/route_install.py --profile /tmp/prof   # + py-spy of agent and ExaBGP

@@ -1,6 +1,6 @@
 """The whole benchmark suite in one command: every bench/ script in turn, then one summary table and one JSON file.
 
-    sudo .venv/bin/python bench/run_all.py                     # full sizes (~7 min on a 2-core machine)
+    sudo .venv/bin/python bench/run_all.py                     # full sizes (~10 min on a 2-core machine)
     sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~1 min): what CI runs
     sudo .venv/bin/python bench/run_all.py --only route_install,footprint --output results.json
 
