@@ -2,7 +2,7 @@
 
 Every script in bench/ prints a human table and then one line `JSON: {...}` (run_all.py collects those lines).
 The helpers here are deliberately small and standard-library only (plus bgpnet.lab.netns for namespaces), so
-the pure ones are unit-tested (tests/unit/test_bench_lib.py) and the scripts stay readable.
+the pure ones are unit-tested (tests/unit/test_bench_suite.py) and the scripts stay readable.
 
 Route counts come from kernel counters, never from route dumps: IPv4 from `/proc/net/fib_triestat` (per-trie
 counters; the read walks the trie's statistics, ~25 µs per 1k routes), IPv6 from `/proc/net/rt6_stats` (the
