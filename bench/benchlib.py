@@ -2,22 +2,28 @@
 
 Every script in bench/ prints a human table and then one line `JSON: {...}` (run_all.py collects those lines).
 The helpers here are deliberately small and standard-library only (plus bgpnet.lab.netns for namespaces), so
-the pure ones are unit-tested (tests/unit/test_bench_lib.py) and the scripts stay readable.
+the pure ones are unit-tested (tests/unit/test_bench_suite.py) and the scripts stay readable.
 
-Route counts come from `/proc/net/fib_triestat`: the kernel keeps per-trie counters, so reading it costs far
-less than dumping tens of thousands of routes with `ip route`. The file reports the namespace of the *thread*
-that opens it (`/proc/thread-self/net`), and a seq_file re-generates its content on every read from offset 0,
-so one descriptor opened inside the namespace is polled with `pread` from any thread.
+Route counts come from kernel counters, never from route dumps: IPv4 from `/proc/net/fib_triestat` (per-trie
+counters; the read walks the trie's statistics, ~25 µs per 1k routes), IPv6 from `/proc/net/rt6_stats` (the
+namespace's fib6 entry count, O(1): ~2 µs whatever the table size, where reading `/proc/net/ipv6_route` with
+50k routes takes seconds). Both files report the namespace of the *thread* that opens them
+(`/proc/thread-self/net`), and a seq_file re-generates its content on every read from offset 0, so one
+descriptor opened inside the namespace is polled with `pread` from any thread.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import socket
 import statistics
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 _PREFIXES = re.compile(rb"Prefixes:\s+(\d+)")
 
@@ -37,6 +43,13 @@ def ratio(ours: float, reference: float) -> float | None:
     return round(ours / reference, 3) if reference else None
 
 
+def block_prefixes(n: int, first: str, length: int) -> list[str]:
+    """`n` consecutive aligned prefixes of `length` bits from address `first` (e.g. 10.128.0.0/26, .64/26...)."""
+    start = ipaddress.ip_address(first)
+    step = 1 << (start.max_prefixlen - length)
+    return [f"{ipaddress.ip_address(int(start) + i * step)}/{length}" for i in range(n)]
+
+
 def parse_fib_prefixes(text: bytes) -> int:
     """Prefixes in the first trie of fib_triestat ("Main:"; without policy routing the kernel merges the local
     table into it, so connected and local addresses are counted too: compare against a baseline)."""
@@ -46,23 +59,102 @@ def parse_fib_prefixes(text: bytes) -> int:
     return int(match.group(1))
 
 
-class FibCounter:
-    """IPv4 route count of one network namespace, read from a descriptor opened inside it."""
+def parse_rt6_entries(text: bytes) -> int:
+    """IPv6 routes of a namespace from rt6_stats: seven hex fields, the fourth is fib_rt_entries (every fib6
+    entry in every table, local and multicast ones included: compare against a baseline)."""
+    fields = text.split()
+    if len(fields) < 4:
+        raise ValueError("rt6_stats has fewer than 4 fields")
+    return int(fields[3], 16)
 
-    def __init__(self, netns_path: str | None = None) -> None:
+
+class FibCounter:
+    """Route count of one network namespace (IPv4 by default, `version=6` for IPv6), read from a descriptor
+    opened inside it."""
+
+    def __init__(self, netns_path: str | None = None, version: int = 4) -> None:
+        name, self._parse = (("fib_triestat", parse_fib_prefixes) if version == 4
+                             else ("rt6_stats", parse_rt6_entries))
+        path = f"/proc/thread-self/net/{name}"
         if netns_path is None:
-            self._fd = os.open("/proc/thread-self/net/fib_triestat", os.O_RDONLY)
+            self._fd = os.open(path, os.O_RDONLY)
         else:
             from bgpnet.lab.netns import entered
 
             with entered(netns_path):
-                self._fd = os.open("/proc/thread-self/net/fib_triestat", os.O_RDONLY)
+                self._fd = os.open(path, os.O_RDONLY)
 
     def count(self) -> int:
-        return parse_fib_prefixes(os.pread(self._fd, 1 << 16, 0))
+        return self._parse(os.pread(self._fd, 1 << 16, 0))
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+@dataclass
+class CountWatch:
+    """When a polled route count first left its start value and when it reached its target (time.time())."""
+
+    first: float | None
+    done: float
+
+
+def watch_count(counter: FibCounter, target: int, *, timeout: float, poke: Callable[[], object] | None = None,
+                poke_every: float = 0.005) -> CountWatch:
+    """Poll `counter` until it equals `target`; `poke` runs every `poke_every` s meanwhile (see route_install's
+    docstring: BIRD's missed wakeup).
+
+    The pause between reads is 8x the read time (at least 0.5 ms): fib_triestat walks the trie (~25 µs per 1k
+    routes), so the poller stays near 10 % of one core, steals little CPU from the receivers it measures, and
+    still resolves ~1 % of the measured time."""
+    start = counter.count()
+    first = None
+    started = last_poke = time.time()
+    while True:
+        before = time.perf_counter()
+        value = counter.count()
+        now = time.time()
+        if first is None and value != start:
+            first = now
+        if value == target:
+            return CountWatch(first, now)
+        if poke is not None and now - last_poke > poke_every:
+            poke()
+            last_poke = now
+        if now - started > timeout:
+            raise TimeoutError(f"route count {value} never reached {target} in {timeout:.0f} s")
+        time.sleep(max(0.0005, 8 * (time.perf_counter() - before)))
+
+
+_BIRD_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+")
+_REPLY_CODE = re.compile(r"^\d{4}[- ]")
+
+
+def bird_since(show_protocols: str, name: str) -> float:
+    """The Unix time of protocol `name`'s last state change, from BIRD's `show protocols` reply as its control
+    socket sends it (lines may start with a reply code, `1002-`, or a continuation space). Needs `timeformat
+    protocol iso long us;` in BIRD's config; BIRD prints local time, as time.mktime reads it."""
+    for line in show_protocols.splitlines():
+        fields = _REPLY_CODE.sub("", line).split()
+        if fields and fields[0] == name:
+            match = _BIRD_TIME.search(line)
+            if match is None:
+                raise ValueError(f"no time in BIRD protocol line {line!r}: timeformat protocol iso long us?")
+            stamp = datetime.strptime(match.group(0), "%Y-%m-%d %H:%M:%S.%f")
+            return time.mktime(stamp.timetuple()) + stamp.microsecond / 1e6
+    raise ValueError(f"protocol {name} not in BIRD's reply")
+
+
+def spread(values: Sequence[float], digits: int = 4) -> dict:
+    """Median, min and max of a sample, plus the sample (as the JSON documents report every figure)."""
+    return {"median": round(median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "all": [round(v, digits) for v in values]}
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 min load averages (the machine may be shared: every benchmark records them)."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 class BirdControl:
@@ -146,6 +238,20 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Restrict every thread of a process to `cpus` (children started later inherit it)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except ProcessLookupError:
+            continue
+
+
+def tree_rss_kib(pids: Iterable[int]) -> int:
+    """RSS summed over processes (e.g. agent + ExaBGP + its helper)."""
+    return sum(rss_kib(pid) for pid in pids)
+
+
 def pss_kib(pid: int) -> int:
     """Proportional set size (shared pages divided among their sharers), 0 when the process is gone."""
     try:
@@ -185,3 +291,15 @@ def cpu_ns(pids: list[int]) -> int:
             except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
                 continue
     return total
+
+
+def wait_idle(pids: list[int], *, window: float = 0.2, cpu_fraction: float = 0.05, timeout: float = 60) -> None:
+    """Return once these processes together used less than `cpu_fraction` of one core over `window` seconds
+    (the receivers have finished what they were doing: an apply, ExaBGP's bookkeeping)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_ns(pids)
+        time.sleep(window)
+        if cpu_ns(pids) - before < cpu_fraction * window * 1e9:
+            return
+    raise TimeoutError(f"processes {pids} still busy after {timeout:.0f} s")

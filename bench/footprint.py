@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import TICKS_PER_S, FibCounter, cpu_ticks, emit_json, format_table, rss_kib
-from route_install import BirdRouter, feed_prefixes
+from benchlib import TICKS_PER_S, FibCounter, block_prefixes, cpu_ticks, emit_json, format_table, rss_kib
+from lablib import BirdRouter, segment_router
 
 from bgpnet.lab.cluster import Cluster, wait_for
 from bgpnet.lab.netns import NetnsGroup
@@ -48,7 +48,7 @@ def farm_address(i: int) -> str:
 def farm_config(i: int, peers: int, routes: int, node_ip: str) -> str:
     """Farm peer i: one BIRD2 process per address, because BIRD runs one session per neighbor address at a time
     (its object lock is keyed by the remote address), whatever the local address."""
-    mine = feed_prefixes(routes)[i::peers]
+    mine = block_prefixes(routes, "10.128.0.0", 26)[i::peers]
     static = "".join(f"  route {p} blackhole;\n" for p in mine)
     parts = [f"router id {farm_address(i)};", "protocol device { }", f"protocol static feed {{\n  ipv4;\n{static}}}"]
     for name, address, asn in (("tonode", node_ip, 64512), ("tobird", BIRDNODE_IP, BIRDNODE_ASN)):
@@ -83,14 +83,8 @@ def measure(peers: int, routes: int, window: float, workdir: Path, *, in_cluster
         node = cluster.add_node(1, start_agent=False, extra_config={
             "nodeToNodeMesh": False,
             "peers": [{"address": farm_address(i), "asn": FARM_ASN} for i in range(peers)]})
-        routers = {}
-        for short, ip in (("farm", farm_address(0)), ("bird", BIRDNODE_IP)):
-            ns = group.add(short)
-            ns.as_router()
-            group.veth(ns, "eth0", cluster.segment, f"p{short}")
-            cluster.segment.run("ip", "link", "set", f"p{short}", "master", "br0")
-            ns.run("ip", "addr", "add", f"{ip}/24", "dev", "eth0")
-            routers[short] = BirdRouter(ns, workdir / short)
+        routers = {short: segment_router(cluster, short, [f"{ip}/24"])
+                   for short, ip in (("farm", farm_address(0)), ("bird", BIRDNODE_IP))}
         for i in range(1, peers):
             routers["farm"].ns.run("ip", "addr", "add", f"{farm_address(i)}/24", "dev", "eth0")
         counters = {"bgpnet": FibCounter(node.ns.path), "bird": FibCounter(routers["bird"].ns.path)}

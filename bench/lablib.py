@@ -1,6 +1,6 @@
-"""Lab building blocks for the cluster benchmarks (convergence, footprint, scale): bgpnet.lab's Cluster with the
-agent started at info level (the lab's default is debug, which would add logging cost to what is measured),
-mesh or ToR layouts from bgpnet.lab.topology, and per-node route counters.
+"""Lab building blocks for the benchmarks: bgpnet.lab's Cluster with the agent started at info level (the lab's
+default is debug, which would add logging cost to what is measured), mesh or ToR layouts from
+bgpnet.lab.topology, per-node route counters, BIRD2 routers on the lab's segment, and the agent's own metrics.
 
 Graceful restart (issue 5) deliberately keeps a dead peer's routes for its Restart Time; a benchmark of failure
 detection turns it off unless asked (`graceful_restart=True`), and says so in its JSON.
@@ -8,8 +8,10 @@ detection turns it off unless asked (`graceful_restart=True`), and says so in it
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from benchlib import FibCounter
 
 from bgpnet.lab.bird import render_bird_config
 from bgpnet.lab.cluster import Cluster, ClusterNode, wait_for
-from bgpnet.lab.netns import NetnsGroup
+from bgpnet.lab.netns import Netns, NetnsGroup, entered
 from bgpnet.lab.topology import LabPlan, plan_lab, tor_peer_config
 
 
@@ -95,3 +97,68 @@ def start_agent(cluster: Cluster, node: ClusterNode, level: str = "info") -> sub
 
 def wait_agent_gone(node: ClusterNode, timeout: float = 20) -> None:
     wait_for(lambda: node.agent is None or node.agent.poll() is not None, timeout, what=f"{node.name}'s agent")
+
+
+class BirdRouter:
+    """One BIRD2 process in a namespace, with its own config, control socket and log in `workdir`."""
+
+    def __init__(self, ns: Netns, workdir: Path) -> None:
+        self.ns = ns
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.socket = workdir / "bird.ctl"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, config: str) -> None:
+        conf = self.workdir / "bird.conf"
+        conf.write_text(config)
+        self.socket.unlink(missing_ok=True)
+        with open(self.workdir / "bird.log", "a") as log:
+            self.proc = self.ns.spawn(["bird", "-f", "-c", str(conf), "-s", str(self.socket),
+                                       "-P", str(self.workdir / "bird.pid")],
+                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(self.socket.exists, 30, what=f"BIRD control socket {self.socket}")
+
+    def stop(self, group: NetnsGroup) -> None:
+        if self.proc is not None:
+            group.stop_process(self.proc)
+            self.proc = None
+
+
+def segment_router(cluster: Cluster, short: str, addresses: list[str]) -> BirdRouter:
+    """A router namespace on the cluster's segment (bridge port `p<short>`), `addresses` (CIDR notation) on its
+    eth0; IPv6 ones without duplicate address detection, which would hold them back for a second."""
+    group = cluster.group
+    ns = group.add(short)
+    ns.as_router()
+    group.veth(ns, "eth0", cluster.segment, f"p{short}")
+    cluster.segment.run("ip", "link", "set", f"p{short}", "master", "br0")
+    for address in addresses:
+        ns.run("ip", "addr", "add", address, "dev", "eth0", *(["nodad"] if ":" in address else []))
+    return BirdRouter(ns, cluster.workdir / short)
+
+
+def update_agent_config(node: ClusterNode, **changes: object) -> None:
+    """Change keys of the node's agent config file (read at the agent's next start)."""
+    path = node.workdir / "config.yaml"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def agent_metrics(node: ClusterNode, port: int = 9179) -> dict[str, float]:
+    """The node's agent's /metrics (its default --metrics-address, inside the node's namespace) as
+    {"name{label=value,...}": value} for the samples, parsed with prometheus_client's own text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with entered(node.ns.path):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}"] = sample.value
+    return out
+
+
+def metric_total(metrics: dict[str, float], name: str) -> float:
+    """The sum of a metric's samples over all label sets."""
+    return sum(value for key, value in metrics.items() if key.partition("{")[0] == name)

@@ -1,6 +1,6 @@
 """The whole benchmark suite in one command: every bench/ script in turn, then one summary table and one JSON file.
 
-    sudo .venv/bin/python bench/run_all.py                     # full sizes (~7 min on a 2-core machine)
+    sudo .venv/bin/python bench/run_all.py                     # full sizes (~10 min on a 2-core machine)
     sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~1 min): what CI runs
     sudo .venv/bin/python bench/run_all.py --only route_install,footprint --output results.json
 
@@ -63,17 +63,46 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{value:.3g}{unit}" if abs(value) < 100 else f"{value:.0f}{unit}"
 
 
+def route_install_rows(install: dict) -> list[list[str]]:
+    """route_install's medians against BIRD2 as the receiver, its memory and its resync figures, with goals."""
+    goals = install["goals"]
+    rows: list[list[str]] = []
+    for row in install["rows"]:
+        family, n, big = row["family"], row["prefixes"], row["prefixes"] >= 10_000
+        for key, label, goal in (("install_s", "install", f"<= {goals['install_ratio'][family]}x" if big else ""),
+                                 ("withdraw_s", "withdraw", ""),
+                                 ("cpu_s", "CPU to install", f"<= {goals['cpu_ratio']}x" if big else ""),
+                                 ("first_route_s", "first route", f"<= {goals['first_route_s'] * 1e3:g} ms")):
+            ours, ref = row["bgpnet"][key]["median"] * 1e3, row["bird"][key]["median"] * 1e3
+            of_medians = row["ratio"][key]["of_medians"]
+            rows.append(["route_install", f"{label} {family} {n} (median of {row['repetitions']})",
+                         _fmt(ours, " ms"), _fmt(ref, " ms"), f"{of_medians:.2f}x" if of_medians else "-", goal])
+        rss = row["bgpnet"]["rss_mb"]["max"]
+        rows.append(["route_install", f"RSS {family} {n} routes", _fmt(rss, " MB"),
+                     _fmt(row["bird"]["rss_mb"]["max"], " MB"), f"{rss / row['bird']['rss_mb']['max']:.1f}x",
+                     f"<= {goals['rss_mb_at_50k'][family]} MB" if n == 50_000 else ""])
+    for family, memory in install["memory"].items():
+        churn = memory.get("churn")
+        if churn:
+            at = churn["rss_at_mb"]["prefixes"]
+            rows.append(["route_install", f"RSS {family} after churn + withdrawal / RSS at {at} routes",
+                         _fmt(churn["rss_after_mb"], " MB"), _fmt(churn["rss_at_mb"]["mb"], " MB"),
+                         f"{churn['ratio']:.2f}x", f"<= {goals['churn_ratio']}x"])
+    resync = install.get("resync")
+    if resync:
+        rows.append(["route_install", f"withdrawal during a resync, {resync['routes']} routes (vs none)",
+                     _fmt(resync["withdraw_during_resync_s"]["median"] * 1e3, " ms"),
+                     _fmt(resync["withdraw_quiet_s"]["median"] * 1e3, " ms"),
+                     f"+{resync['delay_s'] * 1e3:.0f} ms", f"<= +{goals['resync_delay_s'] * 1e3:g} ms"])
+    return rows
+
+
 def ratio_rows(results: dict[str, dict]) -> list[list[str]]:
     """Every ratio of the suite against its reference: (benchmark, measure, bgpnet, reference, ratio, goal)."""
     rows: list[list[str]] = []
     install = results.get("route_install")
     if install:
-        for n, row in install["sizes"].items():
-            for phase in ("install", "withdraw"):
-                ours, ref = row[f"{phase}_bgpnet_s"] * 1e3, row[f"{phase}_bird_s"] * 1e3
-                goal = f"<= {install['goal_ratio']}x" if phase == "install" and int(n) >= 10_000 else ""
-                rows.append(["route_install", f"{phase} {n} prefixes (median)", _fmt(ours, " ms"), _fmt(ref, " ms"),
-                             f"{row[f'{phase}_ratio']:.2f}x", goal])
+        rows += route_install_rows(install)
     apply = results.get("route_apply")
     if apply:
         for n, row in apply["routes"].items():

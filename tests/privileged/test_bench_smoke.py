@@ -39,10 +39,18 @@ def test_quick_suite_runs_every_benchmark_and_reports_results(tmp_path):
     results = document["results"]
     assert set(results) == {"route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency"}
 
-    install = results["route_install"]["sizes"]["200"]
-    for key in ("install_bgpnet_s", "install_bird_s", "withdraw_bgpnet_s", "withdraw_bird_s"):
-        assert install[key] > 0
-    assert install["install_ratio"] == pytest.approx(install["install_bgpnet_s"] / install["install_bird_s"], rel=0.01)
+    install = results["route_install"]
+    rows = {(row["family"], row["prefixes"]): row for row in install["rows"]}
+    assert set(rows) == {("ipv4", 200), ("ipv6", 200)}
+    for row in rows.values():  # both receivers really installed and withdrew every route, one at a time
+        for receiver in ("bgpnet", "bird"):
+            for key in ("install_s", "first_route_s", "withdraw_s", "cpu_s", "rss_mb", "feed_install_s"):
+                assert row[receiver][key]["median"] > 0, (row["family"], receiver, key)
+        assert row["ratio"]["install_s"]["of_medians"] == pytest.approx(
+            row["bgpnet"]["install_s"]["median"] / row["bird"]["install_s"]["median"], rel=0.02)
+    assert install["memory"]["ipv4"]["idle_mb"]["bgpnet"] > install["memory"]["ipv4"]["idle_mb"]["bird"] > 0
+    assert install["resync"]["withdraw_quiet_s"]["median"] > 0 and len(install["resync"]["overlapped"]) == 1
+    assert "install (from Established), ms" in proc.stdout and "during a resync" in proc.stdout
 
     for mode in ("mesh", "tor"):
         conv = results["convergence"]["modes"][mode]
