@@ -6,15 +6,9 @@ the loop computes the whole desired state and hands it to each adapter, which ap
 missed or coalesced wake-up therefore costs nothing but a little latency, and the periodic full re-apply heals
 anything changed behind bgpnet's back.
 
-Restarts keep forwarding (graceful restart, RFC 4724, both roles; the bookkeeping is in bgpnet.stale):
-- restarting: routes already in the kernel when the agent starts (left by its previous run), and routes learned
-  before an ExaBGP restart, are kept as *stale* until every peer has sent End-of-RIB or the start-up grace
-  period ends; then whatever was not learned again is swept. On stop, ExaBGP is killed without a NOTIFICATION
-  (see Speaker.stop) so that peers keep our routes for our Restart Time.
-- helper: when a peer that advertised graceful restart drops its session with a plain TCP close, its routes
-  stay for its Restart Time; what it re-sends before its End-of-RIB stays, the rest is then withdrawn. A
-  NOTIFICATION (including our hold timer expiring on a silent, dead peer) ends graceful restart, as RFC 4724
-  says, and a Node deleted from the API loses its routes at once, whatever its sessions do.
+Two responsibilities live in their own modules, called from here under the agent's lock: what happens to a
+peer's routes over its session's life (graceful restart, max-prefix, the start-up stale period:
+bgpnet.peer_lifecycle) and getting the desired routes into the kernel (bgpnet.route_sync).
 """
 
 from __future__ import annotations
@@ -36,22 +30,21 @@ from bgpnet.agent_ports import (
     RouteTablePort,
     SpeakerPort,
 )
-from bgpnet.agent_records import AgentCounters, RouteSyncRecord
+from bgpnet.agent_records import AgentCounters
 from bgpnet.agent_snapshot import AgentView, assemble
-from bgpnet.config import TEARDOWN, WARN, AgentConfig, PasswordRef
-from bgpnet.model import IPAddress, KernelRoute, Md5Password, NodeInfo
+from bgpnet.config import AgentConfig, PasswordRef
+from bgpnet.model import IPAddress, Md5Password, NodeInfo
 from bgpnet.nat.ruleset import enabled as nat_outgoing_enabled
 from bgpnet.node_readiness import gone_nodes, next_change, not_ready_since
+from bgpnet.peer_lifecycle import PeerLifecycle
 from bgpnet.policy import MAX_PREFIX, ImportPolicy
-from bgpnet.prefix import Prefix
 from bgpnet.rib import Rib
-from bgpnet.routes.desired import DesiredRoutes
+from bgpnet.route_sync import RouteSync
 from bgpnet.routes.table import ApplyResult
-from bgpnet.snapshot import AgentSnapshot, LoopStatus, RouteSyncStatus
+from bgpnet.snapshot import AgentSnapshot, LoopStatus
 from bgpnet.speaker.events import (
     BadMessage,
     EndOfRib,
-    GracefulRestart,
     Malformed,
     PeerDown,
     PeerOpen,
@@ -61,7 +54,6 @@ from bgpnet.speaker.events import (
     SpeakerEvent,
     SpeakerRestarted,
 )
-from bgpnet.stale import PeerHolds, StaleRoutes, family_of, qualifies_for_hold
 from bgpnet.state import (
     SpeakerIntent,
     import_policy,
@@ -73,8 +65,7 @@ from bgpnet.state import (
 )
 
 # Re-exported: callers and tests import the seams from here.
-__all__ = ["Agent", "AgentCounters", "NextHopPort", "NodeSourcePort", "RouteSyncRecord", "RouteTablePort",
-           "SpeakerPort", "StaleRoutes"]
+__all__ = ["Agent", "AgentCounters", "NextHopPort", "NodeSourcePort", "RouteTablePort", "SpeakerPort"]
 
 log = logging.getLogger("bgpnet.agent")
 
@@ -104,10 +95,8 @@ class Agent:
         self._nodes: Mapping[str, NodeInfo] = {}
         self._intent = SpeakerIntent(frozenset(), frozenset())
         self._up: set[IPAddress] = set()
-        self._stale = StaleRoutes()
-        # Graceful restart helper: peers' advertised Restart Times (from their OPEN) and the holds running.
-        self._graceful: dict[IPAddress, GracefulRestart | None] = {}  # from each peer's latest OPEN
-        self._holds = PeerHolds()
+        self._peers = PeerLifecycle(graceful_restart=config.graceful_restart.enabled,
+                                    startup_grace_period=config.startup_grace_period)
         # Nodes seen NotReady, and since when (only used with notReadyGracePeriod > 0).
         self._not_ready: dict[str, float] = {}
         # The Node's NetworkUnavailable=False condition: reported once per run, after the first full sync.
@@ -119,28 +108,19 @@ class Agent:
         # reconcile that knows that Node.
         self._make_speaker = make_speaker
         self._speaker: SpeakerPort | None = None
-        self._routes = route_table
-        self._last_resync = 0.0
+        self._routes = RouteSync(route_table, next_hops, period=config.route_sync_period, clock=clock)
         self._speaker_starts = 0
         self._started = False
         # Observability: the wall-clock start, the loop's last proof of progress, what route applies did.
         self._started_at = time.time()
         self._heartbeat = clock()
-        self._sync = RouteSyncRecord()
         self._node_thread: threading.Thread | None = None
-        # ToR peering: MD5 passwords (last good value per reference), kernel lookups, peers torn down for
-        # max-prefix (address -> when they may come back), what was last logged (log once per change).
+        # ToR peering: MD5 passwords (last good value per reference), kernel lookups, what was last logged
+        # (log once per change).
         self._passwords = PasswordCache(read_password, config.route_sync_period)
         self._next_hops = next_hops
-        self._disabled: dict[IPAddress, float] = {}
-        self._limit_warned: set[IPAddress] = set()
         self._malformed_logged: set[tuple[IPAddress, str]] = set()
         self._problems: tuple[str, ...] = ()
-        self._unresolved: int = 0
-        # The desired kernel routes, kept incrementally (bgpnet.routes.desired): which RIB object and which
-        # next-hop cache generation they were computed from; anything else changing forces a rebuild.
-        self._desired = DesiredRoutes()
-        self._desired_from: tuple[object, object] | None = None
         self._nat = outgoing_nat
         # Kubernetes Events on our Node (session up/down, refused routes, config problems); emitting never
         # blocks (bgpnet.kube.events writes from its own thread).
@@ -162,13 +142,12 @@ class Agent:
         if isinstance(event, RoutesReceived) and event.malformed is not None:
             self._count_malformed(event.peer, event.malformed)
         if isinstance(event, RoutesReceived):
-            if event.peer in self._disabled:
+            if self._peers.disabled(event.peer):
                 # Torn down for max-prefix; UPDATEs still in flight are refused as a whole.
                 for rejected in self.rib.reject_all(event.peer, event.announced, MAX_PREFIX):
                     self.counters.rejected[(rejected.peer, rejected.reason)] += 1
                 return
-            policy = self._intent.policy_for(event.peer) or import_policy(
-                self.config, self._nodes.get(self.node_name), self._nodes)
+            policy = self._policy_for(event.peer)
             refused: set[str] = set()
             for rejected in self.rib.update(event.peer, event.announced, event.withdrawn, policy):
                 self.counters.rejected[(rejected.peer, rejected.reason)] += 1
@@ -178,22 +157,19 @@ class Agent:
                     refused.add(rejected.reason)
             for reason in sorted(refused):  # one Event per reason and UPDATE, not one per refused prefix
                 self._record_event(node_events.route_refused(str(event.peer), reason))
-            if self._holds.holding(event.peer):
-                self._holds.refreshed(event.peer, [r.prefix for r in event.announced])
-            self._check_prefix_limit(event.peer, policy)
+            self._peers.received(event.peer, [r.prefix for r in event.announced])
+            self._peers.check_prefix_limit(event.peer, policy, self.rib, self._clock())
         elif isinstance(event, SessionReset):
             # RFC 7606 session reset: nothing the peer sent can be trusted any more, and the NOTIFICATION that
             # ends the session also ends graceful restart, so its routes go now (ExaBGP tears it down).
             self._count_malformed(event.peer, event.malformed)
-            self._holds.forget(event.peer)
-            dropped = self.rib.drop_peer(event.peer)
-            self._stale.forget_gateway(event.peer)
+            dropped = self._peers.drop(event.peer, self.rib)
             log.warning("session reset for a malformed UPDATE peer=%s routes_removed=%d", event.peer, dropped)
         elif isinstance(event, PeerOpen):
             self._record_open(event)
         elif isinstance(event, PeerUp):
             self._up.add(event.peer)
-            self._holds.session_up(event.peer, self._clock())
+            self._peers.established(event.peer, self._clock())
             if self._next_hops is not None:
                 self._next_hops.invalidate()  # a new path may change how next hops resolve
             self.counters.session_changes[(event.peer, "established")] += 1
@@ -207,32 +183,11 @@ class Agent:
                 # Our ExaBGP died, not the peer: keep its routes (SpeakerRestarted turns them into stale ones).
                 log.info("session down with our speaker peer=%s reason=%s", event.peer, event.reason)
                 return
-            graceful = self._graceful.get(event.peer)
-            if (self.config.graceful_restart.enabled and graceful is not None and graceful.restart_time
-                    and graceful.families and qualifies_for_hold(event.reason)
-                    and any(p.address == event.peer for p in self._intent.peers)):
-                # RFC 4724 §4.2: only the families listed in the peer's capability are retained; the others
-                # (the peer cannot keep forwarding them across a restart) go at once.
-                prefixes = self.rib.prefixes(event.peer)
-                kept = frozenset(p for p in prefixes if family_of(p) in graceful.families)
-                self._holds.hold(event.peer, kept, self._clock(), graceful.restart_time)
-                if prefixes - kept:
-                    self._sweep_held(event.peer, prefixes - kept, "family not in graceful restart capability")
-                log.info("session down, graceful restart: routes kept as stale peer=%s reason=%s routes=%d "
-                         "families=%s restart_time=%ds", event.peer, event.reason, len(kept),
-                         ",".join(graceful.families), graceful.restart_time)
-                return
-            # ExaBGP does not withdraw a peer's routes when its session drops: a dead node's routes go now.
-            self._holds.forget(event.peer)
-            dropped = self.rib.drop_peer(event.peer)
-            self._stale.forget_gateway(event.peer)
-            log.info("session down peer=%s reason=%s routes_removed=%d", event.peer, event.reason, dropped)
+            self._peers.went_down(event.peer, event.reason, rib=self.rib, policy_for=self._policy_for,
+                                  configured=any(p.address == event.peer for p in self._intent.peers),
+                                  now=self._clock())
         elif isinstance(event, EndOfRib):
-            if event.complete:  # every family of the session ended: its whole table is in
-                self._stale.awaiting_eor.discard(event.peer)
-            log.debug("end-of-rib peer=%s family=%s complete=%s held=%s", event.peer, event.family, event.complete,
-                      self._holds.holding(event.peer))
-            self._holds.end_of_rib(event.peer, event.family, self._clock())
+            self._peers.end_of_rib(event, self._clock())
         elif isinstance(event, SpeakerRestarted):
             # Sent for every ExaBGP start, the first one included.
             if self._speaker_starts:
@@ -241,14 +196,18 @@ class Agent:
             # Everything learned is void until re-learned, but forwarding goes on meanwhile: keep it as stale.
             learned = dict(self.rib.routes)
             self.rib = Rib()
-            self._holds.clear()  # what peers' holds kept is in `learned` and becomes stale with the rest
-            if learned:
-                self._start_stale_period(learned)
-                log.warning("speaker restarted: keeping %d routes as stale until peers re-send", len(learned))
+            self._peers.speaker_restarted(learned, self._peer_addresses(), self._clock())
         elif isinstance(event, BadMessage):
             self.counters.bad_speaker_messages += 1
             self.counters.error(f"bad speaker message: {event.error}")
             log.warning("bad speaker message error=%s", event.error)
+
+    def _policy_for(self, peer: IPAddress) -> ImportPolicy:
+        return self._intent.policy_for(peer) or import_policy(self.config, self._nodes.get(self.node_name),
+                                                              self._nodes)
+
+    def _peer_addresses(self) -> frozenset[IPAddress]:
+        return frozenset(p.address for p in self._intent.peers)
 
     def _peer_asn(self, peer: IPAddress) -> int:
         return next((p.asn for p in self._intent.peers if p.address == peer), 0)
@@ -266,43 +225,12 @@ class Agent:
                     malformed.reason, malformed.offending.hex())
 
     def _record_open(self, event: PeerOpen) -> None:
-        """The peer's OPEN: remember its graceful restart capability, and end at once the stale hold of every
-        family for which it did not preserve forwarding (RFC 4724 §4.2: Forwarding State bit clear, family
-        no longer listed, or no capability at all)."""
         if event.malformed:
             # ExaBGP refuses the session with a NOTIFICATION; nothing in this OPEN is to be believed.
             self.counters.bad_speaker_messages += 1
             self.counters.error(f"bad speaker message: malformed OPEN: {event.malformed}")
             log.warning("malformed OPEN peer=%s error=%s", event.peer, event.malformed)
-        graceful = event.graceful_restart
-        self._graceful[event.peer] = graceful
-        for family in self._holds.held_families(event.peer):
-            if graceful is None or not graceful.families.get(family, False):
-                prefixes = self._holds.drop_family(event.peer, family)
-                self._sweep_held(event.peer, prefixes, f"forwarding not preserved for {family}")
-
-    def _sweep_held(self, peer: IPAddress, prefixes: frozenset[Prefix], why: str) -> None:
-        """A graceful restart hold ended: withdraw what the peer did not re-send (under the lock)."""
-        policy = self._intent.policy_for(peer) or import_policy(self.config, self._nodes.get(self.node_name),
-                                                                self._nodes)
-        self.rib.update(peer, (), prefixes, policy)
-        log.info("graceful restart over, stale routes swept peer=%s why=%s count=%d", peer, why, len(prefixes))
-
-    def _check_prefix_limit(self, peer: IPAddress, policy: ImportPolicy) -> None:
-        action = self.rib.over_limit.get(peer)
-        if action is None:
-            self._limit_warned.discard(peer)
-        elif action == TEARDOWN:
-            self.rib.over_limit.pop(peer, None)
-            self._disabled[peer] = self._clock() + policy.restart_after
-            self._stale.forget_gateway(peer)
-            self._holds.forget(peer)
-            log.warning("max-prefix exceeded peer=%s limit=%d action=teardown restart_after=%.0fs", peer,
-                        policy.max_prefixes, policy.restart_after)
-        elif action == WARN and peer not in self._limit_warned:
-            self._limit_warned.add(peer)
-            log.warning("max-prefix exceeded peer=%s limit=%d accepted=%d action=warn", peer,
-                        policy.max_prefixes, self.rib.accepted(peer))
+        self._peers.opened(event, self.rib, self._policy_for)
 
     def _lookups(self, me: NodeInfo | None, now: float) -> tuple[Mapping[IPAddress, IPAddress],
                                                                  Mapping[PasswordRef, Md5Password],
@@ -317,31 +245,12 @@ class Agent:
         others = self._next_hops.other_family_sources(wanted) if self._next_hops is not None and wanted else {}
         return sources, self._passwords.get(refs, now), others
 
-    def _expire_disabled(self, now: float) -> frozenset[IPAddress]:
-        for peer, until in list(self._disabled.items()):
-            if now >= until:
-                del self._disabled[peer]
-                log.info("re-enabling peer after max-prefix teardown peer=%s", peer)
-        return frozenset(self._disabled)
-
-    def _start_stale_period(self, routes: dict[Prefix, KernelRoute]) -> None:
-        """Keep `routes` until every peer has re-sent its table (End-of-RIB) or the grace period ends; routes
-        still kept from an earlier, unfinished stale period stay too."""
-        previous = self._stale
-        if previous.active(self._clock()):
-            routes = {**previous.routes, **routes}
-        self._stale = StaleRoutes(routes=routes,
-                                  awaiting_eor={p.address for p in self._intent.peers},
-                                  deadline=self._clock() + self.config.startup_grace_period,
-                                  peers_known=previous.peers_known or bool(self._intent.peers))
-
     # --- the loop ---------------------------------------------------------------------------------------
     def start(self) -> None:
         """Adopt what the previous run left in the kernel as stale, then start the speaker and node source."""
         leftovers = dict(self._routes.dump())
         with self._lock:
-            self._start_stale_period(leftovers)
-            self._stale.peers_known = False
+            self._peers.adopt_leftovers(leftovers, self._clock())
         log.info("agent starting node=%s stale_routes=%d", self.node_name, len(leftovers))
         self._node_thread = threading.Thread(target=self._node_source.run, args=(self._stop,),
                                              name="node-source", daemon=True)
@@ -369,16 +278,14 @@ class Agent:
             self._heartbeat = self._clock()
 
     def _next_timeout(self) -> float:
-        until_resync = self._last_resync + self.config.route_sync_period - self._clock()
-        timeout = max(0.05, min(until_resync, self.config.route_sync_period))
-        if self._stale.routes:
-            timeout = min(timeout, max(0.05, self._stale.deadline - self._clock()))
-        if self._disabled:  # wake to re-establish a session torn down for max-prefix
-            timeout = min(timeout, max(0.05, min(self._disabled.values()) - self._clock()))
-        for deadline in (self._holds.next_deadline(),
+        now = self._clock()
+        timeout = max(0.05, min(self._routes.until_resync(now), self.config.route_sync_period))
+        # A stale period or a graceful restart hold ends, a peer torn down for max-prefix may come back, a node
+        # crosses notReadyGracePeriod.
+        for deadline in (self._peers.next_deadline(),
                          next_change(self._not_ready, self._clock(), self.config.not_ready_grace_period,
                                      self.node_name)):
-            if deadline is not None:  # a graceful restart hold ends / a node crosses notReadyGracePeriod
+            if deadline is not None:
                 timeout = min(timeout, max(0.05, deadline - self._clock()))
         if not self._network_reported and self._set_network_available is not None:
             timeout = min(timeout, 1.0)  # check again soon whether the node's network can be reported
@@ -386,7 +293,7 @@ class Agent:
 
     def reconcile(self) -> None:
         now = self._clock()
-        resync_due = now - self._last_resync >= self.config.route_sync_period
+        resync_due = self._routes.resync_due(now)
         if resync_due and self._next_hops is not None:
             self._next_hops.invalidate()  # re-learn the underlay: kernel routes may have changed meanwhile
         with self._lock:
@@ -395,47 +302,26 @@ class Agent:
         with self._lock:
             nodes = self._live_nodes(now)
             me = nodes.get(self.node_name)
-            for over in self._holds.expired(now):
-                self._sweep_held(over.peer, over.prefixes,
-                                 f"End-of-RIB {over.family}" if over.eor else f"restart time over {over.family}")
+            self._peers.sweep_expired_holds(self.rib, self._policy_for, now)
             intent = speaker_intent(self.config, me, nodes, sources=sources, passwords=passwords,
-                                    disabled=self._expire_disabled(now), other_sources=other_sources)
+                                    disabled=self._peers.expire_disabled(now), other_sources=other_sources)
             if intent.problems != self._problems:
                 for problem in set(intent.problems) - set(self._problems):
                     log.warning("configuration problem: %s", problem)
                     self._record_event(node_events.config_error(problem))
                 self._problems = intent.problems
-            if me is not None and not self._stale.peers_known:
-                self._stale.peers_known = True
-                self._stale.awaiting_eor = {p.address for p in intent.peers}
+            if me is not None:
+                self._peers.peers_known({p.address for p in intent.peers})
             intent_changed = intent != self._intent
             if intent_changed:
                 self._forget_removed_peers(intent)
                 if intent.policies != self._intent.policies:
                     self._refilter(intent, me)
                 self._intent = intent
-            stale: Mapping[Prefix, KernelRoute] = {}
-            stale_over = False
-            if self._stale.active(now):
-                stale = dict(self._stale.routes)
-            elif self._stale.routes:
-                log.info("stale period over: sweeping routes not re-learned count=%d",
-                         sum(1 for p in self._stale.routes if p not in self.rib.routes))
-                self._stale = StaleRoutes()
-                stale_over = True
-            # Incremental desired routes: only the prefixes the RIB changed since the last round are copied
-            # (under the lock; the reader thread keeps updating the RIB) and recomputed. Anything global
-            # rebuilds the whole map: first round, resync, new intent, stale routes, a new RIB (ExaBGP
-            # restarted), a new next-hop cache generation (a fake resolver without one: always).
-            changed = self.rib.take_changes()
-            source = (self.rib, self._next_hops.generation if self._next_hops is not None else None)
-            rebuild = (resync_due or intent_changed or bool(stale) or stale_over or self._desired_from is None
-                       or self._desired_from[0] is not source[0] or self._desired_from[1] != source[1])
-            # Until this round has applied its changes, a failure must make the next round rebuild (the
-            # changes just taken would otherwise be forgotten).
-            self._desired_from = None
-            # `changed` holds each changed prefix with its learned route now (None: withdrawn).
-            learned: Mapping[Prefix, KernelRoute] = dict(self.rib.routes) if rebuild else {}
+            stale, stale_over = self._peers.stale_for_round(self.rib, now)
+            # New peers or policies, stale routes kept or just swept: the whole desired map is computed again.
+            round_ = self._routes.take(self.rib, resync=resync_due,
+                                       force_rebuild=intent_changed or bool(stale) or stale_over)
         if me is not None and self._speaker is None:
             self._speaker = self._make_speaker(router_id(me), self._on_speaker_event)
             self._speaker.start()
@@ -451,30 +337,8 @@ class Agent:
                                   self.config.cluster_cidrs, force=resync_due):
                 with self._lock:
                     self.counters.error("natOutgoing rules not applied (see log); retried next round")
-        resolve = self._next_hops.resolve if self._next_hops is not None else None
-        if rebuild:
-            desired = self._desired.rebuild(learned, stale, resolve)
-        else:
-            self._desired.update(changed.items(), {}, resolve)
-            desired = self._desired.routes
-        self._log_unresolved()
-        if resync_due:
-            # The kernel is read on the route table's own thread (hundreds of ms at 50k routes): changes keep
-            # flowing meanwhile, and the repair goes out on the round after the dump is in (it wakes us).
-            self._routes.start_resync(self._wake.set)
-            self._last_resync = now
-        repaired = self._routes.finish_resync(desired.values()) if self._routes.resync_running() else None
-        if repaired is not None:
-            result, kind = repaired, "resync"
-        elif not rebuild:
-            result = self._routes.apply_changes(desired, changed)  # plans only the changed prefixes (O(changes))
-            kind = "apply"
-        else:
-            result = self._routes.apply(desired.values())
-            kind = "apply"
-        self._desired_from = source
+        result = self._routes.run(round_, stale, own_node_known=me is not None, now=now, wake=self._wake.set)
         self._count_route_errors(result)
-        self._record_sync(kind, result, own_node_known=me is not None)
         self.counters.reconciles += 1
         self._report_network(now)
 
@@ -493,7 +357,7 @@ class Agent:
         if self._network_reported or self._set_network_available is None or now < self._network_retry_at:
             return
         with self._lock:
-            ready = self._sync.programmed and self._stale.synced(now)
+            ready = self._routes.programmed and self._peers.synced(now)
         if not ready:
             return
         try:
@@ -511,16 +375,6 @@ class Agent:
         for rejected in self.rib.refilter(lambda peer: intent.policy_for(peer) or default):
             self.counters.rejected[(rejected.peer, rejected.reason)] += 1
 
-    def _log_unresolved(self) -> None:
-        """Learned routes are installed via gateways the kernel can reach (bgpnet.routes.resolve); say when
-        the number of routes left out for an unreachable next hop changes."""
-        unresolved = self._desired.unresolved
-        if len(unresolved) != self._unresolved:
-            self._unresolved = len(unresolved)
-            if unresolved:
-                log.warning("routes with unreachable next hops left out count=%d first=%s", len(unresolved),
-                            min(unresolved, key=lambda p: (p.version, p)))
-
     def _forget_removed_peers(self, intent: SpeakerIntent) -> None:
         """A peer that is no longer configured (its Node was deleted) loses its routes at once, without
         waiting for a hold timer to expire."""
@@ -529,12 +383,9 @@ class Agent:
             if peer not in wanted:
                 dropped = self.rib.drop_peer(peer)
                 log.info("peer removed peer=%s routes_removed=%d", peer, dropped)
-        for gone in {p.address for p in self._intent.peers} - wanted:
-            self._holds.forget(gone)
-            self._graceful.pop(gone, None)
-            self._stale.forget_gateway(gone)
-            self._stale.awaiting_eor.discard(gone)
-            self._up.discard(gone)
+        gone = self._peer_addresses() - wanted
+        self._peers.forget(gone)
+        self._up -= gone
 
     def _count_route_errors(self, result: ApplyResult) -> None:
         errors = result.errors
@@ -543,25 +394,6 @@ class Agent:
             for error in errors[:3]:
                 self.counters.error(f"route error: {error}")
             log.warning("route errors count=%d first=%s", len(errors), errors[0])
-
-    def _record_sync(self, kind: str, result: ApplyResult, *, own_node_known: bool) -> None:
-        errors = result.errors
-        changes = {"add": result.added, "replace": result.replaced, "delete": result.removed}
-        record = self._sync
-        # The route table keeps its per-family count current at O(changes); asked only when something changed.
-        count_again = (kind == "resync" or errors or any(changes.values())
-                       or len(self._routes.installed()) != sum(record.installed.values()))
-        installed = self._routes.installed_by_family() if count_again else record.installed
-        with self._lock:
-            record.durations[kind].observe(result.duration_s)
-            record.errors.update(e.reason for e in errors)
-            record.changes.update(changes)
-            if count_again:
-                record.installed = installed
-            record.last_time = time.time()
-            record.last_errors = len(errors)
-            record.last_duration_s = result.duration_s
-            record.programmed = own_node_known and not errors
 
     def stop(self) -> None:
         """Stop the loops and the speaker. Kernel routes stay: pods keep forwarding until the next run."""
@@ -591,8 +423,7 @@ class Agent:
         with self._lock:
             me = self._nodes.get(self.node_name)
             peers = tuple(sorted(self._intent.peers, key=lambda p: (p.address.version, p.address)))
-            stale_pending = self._stale.active(now)
-            record = self._sync
+            stale_pending = self._peers.stale_pending(now)
             view = AgentView(
                 node=self.node_name, started_at=self._started_at,
                 pod_cidrs=me.pod_cidrs if me is not None else None, peers=peers,
@@ -600,14 +431,8 @@ class Agent:
                 accepted={p.address: self.rib.accepted(p.address) for p in peers},
                 rejected=Counter(self.counters.rejected), session_changes=Counter(self.counters.session_changes),
                 malformed=Counter(self.counters.malformed),
-                routes=RouteSyncStatus(
-                    installed=dict(record.installed),
-                    stale=len(self._stale.routes) if stale_pending else 0,
-                    durations={kind: h.snapshot() for kind, h in record.durations.items()},
-                    errors=dict(record.errors), changes=dict(record.changes),
-                    last_sync_time=record.last_time, last_sync_errors=record.last_errors,
-                    last_duration_s=record.last_duration_s),
-                programmed=record.programmed, startup_sync_pending=stale_pending,
+                routes=self._routes.status(len(self._peers.stale.routes) if stale_pending else 0),
+                programmed=self._routes.programmed, startup_sync_pending=stale_pending,
                 reconciles=self.counters.reconciles, reconcile_failures=self.counters.reconcile_failures,
                 speaker_restarts=self.counters.speaker_restarts,
                 bad_speaker_messages=self.counters.bad_speaker_messages,

@@ -1,16 +1,16 @@
 """The seams of the agent: what it needs from the node source, the speaker, the kernel and the route table.
 
 The agent is written against these protocols only, so unit tests drive it with small fakes and the real
-adapters (bgpnet.kube, bgpnet.speaker, bgpnet.routes) are plugged in by the CLI. The `Observable*` protocols
-are optional extras: an adapter that has them contributes its own figures to status and metrics; one that
-does not (a test fake) still drives the agent.
+adapters (bgpnet.kube, bgpnet.speaker, bgpnet.routes) are plugged in by the CLI. Every port is complete,
+including what the adapter reports for status and metrics: a fake implements all of it, and the agent never
+asks an adapter what it happens to have, so tests run the same code paths as production.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from bgpnet.model import BgpPeer, IPAddress, IPNetwork, KernelRoute
 from bgpnet.prefix import Prefix
@@ -19,14 +19,45 @@ from bgpnet.snapshot import LoopStatus
 from bgpnet.speaker.sessions import SessionState
 
 
+class NodeStatsView(Protocol):
+    """What the node source reports of its watch of the API (bgpnet.kube.node_source.NodeSourceStats)."""
+
+    events: Mapping[str, int]
+    relists: int
+    watches: int
+    api_errors: int
+    bad_nodes: Mapping[str, str]
+    api_reachable: bool
+    last_sync_time: float | None
+    nodes: int
+
+
 class NodeSourcePort(Protocol):
+    """The Nodes of the cluster (bgpnet.kube.node_source.NodeSource): `run` calls back with every change."""
+
     def run(self, stop: threading.Event) -> None: ...
+
+    @property
+    def stats(self) -> NodeStatsView: ...
 
 
 class SpeakerPort(Protocol):
+    """The BGP speaker (bgpnet.speaker.speaker.Speaker: ExaBGP and its API channel)."""
+
     def start(self) -> None: ...
     def set(self, peers: Collection[BgpPeer], announcements: Collection[IPNetwork]) -> None: ...
     def stop(self) -> None: ...
+
+    # For status and metrics.
+    restarts: int
+    bad_messages: int
+    command_errors: int
+    channel_restarts: int
+
+    @property
+    def pid(self) -> int | None: ...
+    def sessions(self) -> Mapping[IPAddress, SessionState]: ...
+    def loops(self) -> tuple[LoopStatus, ...]: ...
 
 
 class OutgoingNatPort(Protocol):
@@ -65,36 +96,3 @@ class RouteTablePort(Protocol):
     def installed(self) -> Mapping[Prefix, KernelRoute]: ...
     def installed_by_family(self) -> dict[str, int]: ...
     def close(self) -> None: ...
-
-
-# What the adapters can report for status and metrics. Optional: an adapter without them (a test fake) still
-# drives the agent; its part of the snapshot is then derived from what the agent itself saw.
-@runtime_checkable
-class ObservableSpeaker(Protocol):
-    restarts: int
-    bad_messages: int
-    command_errors: int
-    channel_restarts: int
-
-    @property
-    def pid(self) -> int | None: ...
-    def sessions(self) -> Mapping[IPAddress, SessionState]: ...
-    def loops(self) -> tuple[LoopStatus, ...]: ...
-
-
-class NodeStatsView(Protocol):
-    events: Mapping[str, int]
-    relists: int
-    watches: int
-    api_errors: int
-    bad_nodes: Mapping[str, str]
-    api_reachable: bool
-    last_sync_time: float | None
-    nodes: int
-
-
-@runtime_checkable
-class ObservableNodeSource(Protocol):
-    @property
-    def stats(self) -> NodeStatsView: ...
-

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bgpnet import __version__, cniconf, ipam_usage
-from bgpnet.agent_ports import ObservableNodeSource, ObservableSpeaker
+from bgpnet.agent_ports import NodeSourcePort, SpeakerPort
 from bgpnet.model import BgpPeer, IPAddress, IPNetwork
 from bgpnet.snapshot import AgentSnapshot, KubeStatus, LoopStatus, PeerStatus, RouteSyncStatus, SpeakerStatus
 from bgpnet.speaker.sessions import ESTABLISHED, IDLE, SessionState
@@ -46,11 +46,14 @@ class AgentView:
     peers_down_limit_s: float = 0.0
 
 
-def assemble(view: AgentView, speaker: object, node_source: object, ipam_data_dir: str) -> AgentSnapshot:
+def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSourcePort,
+             ipam_data_dir: str) -> AgentSnapshot:
+    """The snapshot from the agent's own view and its adapters' reports (no speaker yet: our own Node is not
+    known, ExaBGP is not started; sessions are then what the agent itself saw)."""
     sessions: Mapping[IPAddress, SessionState] = {}
     loops = view.loops
     speaker_status = SpeakerStatus(restarts=view.speaker_restarts, bad_messages=view.bad_speaker_messages)
-    if isinstance(speaker, ObservableSpeaker):
+    if speaker is not None:
         sessions = speaker.sessions()
         pid = speaker.pid
         speaker_status = SpeakerStatus(running=pid is not None, pid=pid, restarts=view.speaker_restarts,
@@ -92,9 +95,7 @@ def sorted_by_reason(counts: Counter[tuple[IPAddress, str]], peer: IPAddress) ->
     return sorted(((key, n) for key, n in counts.items() if key[0] == peer), key=lambda item: item[0][1])
 
 
-def kube_status(node_source: object) -> KubeStatus:
-    if not isinstance(node_source, ObservableNodeSource):
-        return KubeStatus()
+def kube_status(node_source: NodeSourcePort) -> KubeStatus:
     stats = node_source.stats
     return KubeStatus(reachable=stats.api_reachable, nodes=stats.nodes, bad_nodes=len(stats.bad_nodes),
                       events=dict(stats.events), relists=stats.relists, watches=stats.watches,

@@ -6,6 +6,7 @@ from ipaddress import ip_network as N
 
 from bgpnet.agent import Agent
 from bgpnet.config import parse_config
+from bgpnet.kube.node_source import NodeSourceStats
 from bgpnet.model import KernelRoute, LearnedRoute, NodeInfo
 from bgpnet.prefix import Prefix
 from bgpnet.routes.table import ApplyResult
@@ -26,6 +27,10 @@ N1, N2, N3 = node("n1", "172.31.0.1", "10.244.1.0/24"), node("n2", "172.31.0.2",
 
 
 class FakeNodeSource:
+    """The whole NodeSourcePort: Nodes are handed in by the test (`on_change`); nothing is watched."""
+
+    stats = NodeSourceStats()
+
     def __init__(self, on_change):
         self.on_change = on_change
 
@@ -34,9 +39,21 @@ class FakeNodeSource:
 
 
 class FakeSpeaker:
+    """The whole SpeakerPort: it records what it is told; events come from the test (`on_event`). It reports no
+    sessions of its own, so status shows what the agent saw."""
+
+    restarts = bad_messages = command_errors = channel_restarts = 0
+    pid = None
+
     def __init__(self, router_id, on_event):
         self.router_id, self.on_event = router_id, on_event
         self.peers, self.announcements, self.started, self.stopped = None, None, False, False
+
+    def sessions(self):
+        return {}
+
+    def loops(self):
+        return ()
 
     def start(self):
         self.started = True

@@ -5,7 +5,6 @@ changed, and a failed round makes the next one rebuild rather than forget change
 from __future__ import annotations
 
 import errno
-import threading
 from ipaddress import ip_address as A
 from ipaddress import ip_network as N
 
@@ -19,6 +18,7 @@ from bgpnet.prefix import Prefix
 from bgpnet.routes import RouteTable
 from bgpnet.routes.resolve import NextHopResolver, RouteAnswer
 from bgpnet.speaker.events import PeerUp, RoutesReceived
+from tests.unit.test_agent import FakeNodeSource, FakeSpeaker
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
@@ -36,7 +36,7 @@ class Lookup:
         pass
 
 
-class Speaker:
+class Speaker(FakeSpeaker):
     fail_next_set = False
 
     def __init__(self, *_args):
@@ -54,12 +54,7 @@ class Speaker:
         pass
 
 
-class Source:
-    def __init__(self, on_change):
-        self.on_change = on_change
-
-    def run(self, stop: threading.Event) -> None:
-        stop.wait()
+Source = FakeNodeSource
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ class NodeSource:
 
 
 class Speaker:
-    """Reports sessions like the real speaker (ObservableSpeaker)."""
+    """Reports sessions like the real speaker (every part of SpeakerPort)."""
 
     def __init__(self, router_id, on_event):
         self.on_event = on_event
