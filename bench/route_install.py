@@ -294,12 +294,17 @@ class Bench:
         pids = receiver.pids()
         self.ctl.command(f"enable {feed}")  # no session is up: nothing is exported yet
         cpu_before = cpu_ns(pids)
+        cpu_parts_before = {pid: cpu_ns([pid]) for pid in pids}
         enabled = time.time()
         self.ctl.command(f"enable {receiver.session}")
         installed = self.watch(counter, base + n)
         established = bird_since(self.ctl.command(f"show protocols {receiver.session}"), receiver.session)
         wait_idle(pids)
         cpu_s = (cpu_ns(pids) - cpu_before) / 1e9
+        cpu_parts: dict[str, float] = {}  # where the CPU went: agent, ExaBGP, helper
+        for pid, before in cpu_parts_before.items():
+            name = process_name(pid)
+            cpu_parts[name] = round(cpu_parts.get(name, 0.0) + (cpu_ns([pid]) - before) / 1e9, 4)
         rss_mb, rss_parts = receiver.rss_mb(), receiver.rss_parts_mb()
         started = time.time()
         self.ctl.command(f"disable {feed}")
@@ -317,7 +322,7 @@ class Bench:
         return {"install_s": installed.done - established, "first_route_s": installed.first - established,
                 "install_from_enable_s": installed.done - enabled, "withdraw_s": withdrawn.done - started,
                 "feed_install_s": fed.done - started_feed, "cpu_s": cpu_s, "rss_mb": rss_mb,
-                "rss_parts_mb": rss_parts}
+                "rss_parts_mb": rss_parts, "cpu_parts_s": cpu_parts}
 
     def churn(self, prefixes: int) -> dict:
         """500k prefix updates over `prefixes` on node1's session, then the full withdrawal (module docstring)."""
@@ -432,14 +437,16 @@ def measure_family(bench: Bench, version: int, sizes: list[int], repeat: int, *,
                 if profile and rep == 0 and receiver is bench.bgpnet:
                     profiler = Profiler(profile, receiver.pids(), f"ipv{version}-{n}")
                 sample = bench.repetition(receiver, version, n)
-                parts = sample.pop("rss_parts_mb")
+                parts, cpu_parts = sample.pop("rss_parts_mb"), sample.pop("cpu_parts_s")
                 if receiver is bench.bgpnet:
                     memory["parts_mb"][str(n)] = parts  # the last repetition's, per process
+                    memory.setdefault("cpu_parts_s", {}).setdefault(str(n), []).append(cpu_parts)
                 runs[receiver.name].append(sample)
                 if profiler is not None:
                     profiler.stop()
                 print(f"  ipv{version} {n} #{rep + 1} {receiver.name}: " + ", ".join(
-                    f"{k}={v:.4g}" for k, v in sample.items()) + f" rss_parts_mb={parts}", file=sys.stderr,
+                    f"{k}={v:.4g}" for k, v in sample.items()) + f" rss_parts_mb={parts} cpu_parts_s={cpu_parts}",
+                      file=sys.stderr,
                       flush=True)
         rows.append(summarize(version, n, runs, loadavg()))
     memory["after_withdrawal_mb"] = {r.name: r.rss_mb() for r in receivers}
@@ -517,6 +524,10 @@ def render_memory(memory: dict[str, dict], rows: list[dict]) -> str:
                           churn["rss_after_mb"], None])
     out = format_table(["family", "RSS, MB (bgpnet: agent + ExaBGP + helper)", "bgpnet", "BIRD2"], table)
     for family, m in memory.items():
+        for n, samples in m.get("cpu_parts_s", {}).items():
+            names = sorted({name for sample in samples for name in sample})
+            out += f"{family} {n} bgpnet install CPU per process, median ms: " + ", ".join(
+                f"{name} {median(s.get(name, 0.0) for s in samples) * 1e3:.0f}" for name in names) + "\n"
         out += f"{family} bgpnet RSS per process, MB: " + "; ".join(
             f"{when}: " + ", ".join(f"{name} {mb}" for name, mb in parts.items())
             for when, parts in m["parts_mb"].items()) + "\n"

@@ -158,8 +158,12 @@ def test_external_tor_waits_for_the_operators_router_and_down_stops_it(state_dir
 
 def start_up_and_wait_for(state_dir: Path, line_part: str) -> tuple[subprocess.Popen, LabState]:
     """Start `lab up` and return once its progress shows `line_part` (the build is then half-way)."""
+    # SIGINT back to its default in the child: a shell starting the test suite in the background (`cmd &`)
+    # makes its jobs ignore SIGINT, and an ignored SIGINT stays ignored across exec (Python then installs no
+    # KeyboardInterrupt handler), which would make the Ctrl-C below a no-op.
     proc = subprocess.Popen([BGPNET, "lab", "--state-dir", str(state_dir), "up", "--nodes", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:
         seen.append(line)
