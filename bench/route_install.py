@@ -550,7 +550,7 @@ class Profiler:
 
     def __init__(self, out_dir: Path, pids: list[int], tag: str) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        py_spy = shutil.which("py-spy") or "py-spy"
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         self.procs = [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "500",
                                         "--threads", "--gil", "--nonblocking",
                                         "--output", str(out_dir / f"{tag}-{pid}.txt")],

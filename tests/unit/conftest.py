@@ -33,6 +33,8 @@ def patched(monkeypatch):
     import exabgp.logger
     import exabgp.reactor.api.response.json as json_response
     from exabgp.bgp.message.update import Update
+    from exabgp.bgp.message.update.attribute.mprnlri import MPRNLRI
+    from exabgp.bgp.message.update.attribute.mpurnlri import MPURNLRI
     from exabgp.configuration.setup import environment
     from exabgp.reactor.delay import Delay
     from exabgp.reactor.loop import Reactor
@@ -45,6 +47,8 @@ def patched(monkeypatch):
     monkeypatch.setattr(Peer, "handle_connection", Peer.handle_connection)
     monkeypatch.setattr(Reactor, "active_peers", Reactor.active_peers)
     original = Update.__dict__["unpack_message"]
+    monkeypatch.setattr(MPRNLRI, "unpack", MPRNLRI.__dict__["unpack"])
+    monkeypatch.setattr(MPURNLRI, "unpack", MPURNLRI.__dict__["unpack"])
     exabgp_compat.forget_applied()
     exabgp_compat.apply_all()
     yield

@@ -6,6 +6,7 @@ import sys
 import syslog
 
 import pytest
+from bgp_encode import attribute as encode_attribute
 from bgp_encode import update
 from hypothesis import given
 from hypothesis import strategies as st
@@ -71,9 +72,52 @@ def test_withdrawal_only_update_is_not_mistaken_for_end_of_rib(patched):
     assert isinstance(unpack(b"\0\0\0\0"), EOR)
 
 
-def test_ipv6_is_left_to_exabgp(patched):
-    message = unpack(update(path=[(2, [65001])], mp_reach=("fd00::2", ["fd10:1::/64"]), mp_unreach=None))
-    assert [str(n.cidr.prefix()) for n in message.nlris] == ["fd10:1::/64"]
+def test_ipv6_nlri_is_decoded_up_to_its_first_prefix_and_the_rest_only_framed(patched):
+    from exabgp.bgp.message.update.attribute import Attribute
+
+    message = unpack(update(path=[(2, [65001])], communities=[(65000, 7)],
+                            mp_reach=("fd00::2", ["fd10:1::/64", "fd10:2::/64", "fd10:3::/48"]),
+                            mp_unreach=["fd10:9::/64", "fd10:8::/64"]))
+    # One object per attribute instead of one per prefix: the first withdrawn and the first announced.
+    assert [str(n.cidr.prefix()) for n in message.nlris] == ["fd10:9::/64", "fd10:1::/64"]
+    assert str(message.nlris[1].nexthop) == "fd00::2"  # ExaBGP still decoded the next hop
+    assert "65000:7" in str(message.attributes[Attribute.CODE.COMMUNITY])
+
+
+def test_ipv6_withdrawal_only_update_is_not_mistaken_for_end_of_rib(patched):
+    from exabgp.bgp.message.update import EOR, Update
+
+    message = unpack(update(mp_unreach=["fd10:9::/64", "fd10:8::/64"]))
+    assert type(message) is Update and len(message.nlris) == 1
+    end_of_rib = b"\0\0\0\x06" + encode_attribute(15, b"\0\x02\x01", 0x80)  # MP_UNREACH alone, no routes
+    assert isinstance(unpack(end_of_rib), EOR)  # the real IPv6 End-of-RIB still is one
+
+
+def test_ipv6_outgoing_updates_keep_exabgps_decoding(patched):
+    message = unpack(update(path=[(2, [65001])], mp_reach=("fd00::2", ["fd10:1::/64", "fd10:2::/64"])),
+                     outgoing=True)
+    assert [str(n.cidr.prefix()) for n in message.nlris] == ["fd10:1::/64", "fd10:2::/64"]
+
+
+@pytest.mark.parametrize("tail, error", [(b"\x81" + b"\0" * 17, "IPv6 prefix length 129"),
+                                         (b"\x40\xfd\x10", "overruns")])
+@pytest.mark.parametrize("attribute", ["reach", "unreach"])
+def test_malformed_ipv6_prefix_after_the_first_is_an_update_error_notification(patched, tail, error, attribute):
+    from exabgp.bgp.message.notification import Notify
+
+    if attribute == "reach":  # AFI 2, SAFI 1, next hop fd00::2, reserved, then the NLRI
+        value = b"\0\x02\x01\x10" + bytes.fromhex("fd000000000000000000000000000002") + b"\0"
+        path = [(2, [65001])]
+    else:
+        value, path = b"\0\x02\x01", None
+    value += b"\x40\xfd\x10\0\x01\0\0\0\0" + tail  # fd10:1::/64, then the malformed one
+    body = update(path=path) if path else update()
+    attrs_len = int.from_bytes(body[2:4], "big")
+    extra = encode_attribute(14 if attribute == "reach" else 15, value, 0x80)
+    body = body[:2] + (attrs_len + len(extra)).to_bytes(2, "big") + body[4:4 + attrs_len] + extra
+    with pytest.raises(Notify) as raised:
+        unpack(body)
+    assert (raised.value.code, raised.value.subcode) == (3, 10) and error in str(raised.value)
 
 
 @pytest.mark.parametrize("nlri, error", [(b"\x21\x0a\x01\x00\x00\x00", "IPv4 prefix length 33"),
@@ -116,6 +160,15 @@ def test_original_exabgp_builds_an_object_per_received_ipv4_prefix():
     assert len(message.nlris) == 3  # two announced, one withdrawn: the objects ipv4_nlri skips
 
 
+def test_original_exabgp_builds_an_object_per_received_ipv6_prefix():
+    from exabgp.configuration.setup import environment
+
+    environment.setup("")
+    message = unpack(update(path=[(2, [65001])], mp_reach=("fd00::2", ["fd10:1::/64", "fd10:2::/64"]),
+                            mp_unreach=["fd10:9::/64"]))
+    assert len(message.nlris) == 3  # the objects ipv6_nlri cuts down to one per attribute
+
+
 def test_original_debug_goes_through_report_whatever_the_level():
     import exabgp.logger
 
@@ -142,7 +195,7 @@ def test_apply_all_is_idempotent(patched):
     exabgp_compat.apply_all()
     exabgp_compat.apply_all()
     assert Peer.handle_connection is handle and Update.__dict__["unpack_message"] is unpack_message
-    assert set(exabgp_compat.PATCHES) == {"ipv4_nlri", "debug_log", "hexstring", "reconnect", "collision",
+    assert set(exabgp_compat.PATCHES) == {"ipv4_nlri", "ipv6_nlri", "debug_log", "hexstring", "reconnect", "collision",
                                           "removal", "dns_names"}
 
 

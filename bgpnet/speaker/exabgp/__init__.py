@@ -10,6 +10,7 @@ fails there first.
 | module       | replaces                                   | kind        |
 |--------------|--------------------------------------------|-------------|
 | ipv4_nlri    | Update.unpack_message (incoming IPv4 NLRI) | performance |
+| ipv6_nlri    | MPRNLRI/MPURNLRI.unpack (incoming IPv6)    | performance |
 | debug_log    | Logger.debug                               | performance |
 | hexstring    | the JSON encoder's hexstring               | performance |
 | reconnect    | Delay.increase (ConnectRetry schedule)     | behaviour   |
@@ -22,12 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bgpnet.speaker.exabgp import collision, debug_log, dns_names, hexstring, ipv4_nlri, reconnect, removal
+from bgpnet.speaker.exabgp import (
+    collision,
+    debug_log,
+    dns_names,
+    hexstring,
+    ipv4_nlri,
+    ipv6_nlri,
+    reconnect,
+    removal,
+)
 
 SUPPORTED_VERSION = "4.2.25"  # setup.cfg pins exabgp==4.2.25
 
 PATCHES: dict[str, Callable[[], None]] = {
     "ipv4_nlri": ipv4_nlri.apply,
+    "ipv6_nlri": ipv6_nlri.apply,
     "debug_log": debug_log.apply,
     "hexstring": hexstring.apply,
     "reconnect": reconnect.apply,
