@@ -1,9 +1,10 @@
 """The per-node agent: wires node source, speaker and route table around the pure desired-state code.
 
 Three sources of change feed one reconcile loop: the node source (Node added, changed, deleted), the speaker
-(sessions up/down, UPDATEs) and a periodic timer. Event handlers only record what happened and wake the loop;
-the loop computes the whole desired state and hands it to each adapter, which applies only the difference. A
-missed or coalesced wake-up therefore costs nothing but a little latency, and the periodic full re-apply heals
+(sessions up/down, UPDATEs) and a periodic timer. Event handlers only record what happened and wake the loop
+(speaker events are queued and applied to the RIB by the loop itself, so the RIB has one writer); the loop
+computes the whole desired state and hands it to each adapter, which applies only the difference. A missed or
+coalesced wake-up therefore costs nothing but a little latency, and the periodic full re-apply heals
 anything changed behind bgpnet's back.
 
 Two responsibilities live in their own modules, called from here under the agent's lock: what happens to a
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -95,6 +96,7 @@ class Agent:
         self._nodes: Mapping[str, NodeInfo] = {}
         self._intent = SpeakerIntent(frozenset(), frozenset())
         self._up: set[IPAddress] = set()
+        self._speaker_events: deque[SpeakerEvent] = deque()
         self._peers = PeerLifecycle(graceful_restart=config.graceful_restart.enabled,
                                     startup_grace_period=config.startup_grace_period)
         # Nodes seen NotReady, and since when (only used with notReadyGracePeriod > 0).
@@ -134,9 +136,23 @@ class Agent:
         self._wake.set()
 
     def _on_speaker_event(self, event: SpeakerEvent) -> None:
-        with self._lock:
-            self._record_speaker_event(event)
+        # The speaker's reader thread only queues (deque appends are atomic); the loop applies the events. If
+        # the reader took the agent lock per event, a full-table burst would starve the loop of that lock (the
+        # reader re-takes it before the woken loop thread runs) and no route would be installed before the
+        # whole table was in.
+        self._speaker_events.append(event)
         self._wake.set()
+
+    def apply_speaker_events(self) -> None:
+        """Apply the speaker events queued so far (the loop does this at the start of every round)."""
+        with self._lock:
+            self._apply_speaker_events()
+
+    def _apply_speaker_events(self) -> None:
+        """Under the lock: the events queued when this call began (not those arriving meanwhile, so a long burst
+        is installed in rounds as it arrives)."""
+        for _ in range(len(self._speaker_events)):
+            self._record_speaker_event(self._speaker_events.popleft())
 
     def _record_speaker_event(self, event: SpeakerEvent) -> None:
         if isinstance(event, RoutesReceived) and event.malformed is not None:
@@ -300,6 +316,7 @@ class Agent:
             nodes = self._nodes
         sources, passwords, other_sources = self._lookups(nodes.get(self.node_name), now)
         with self._lock:
+            self._apply_speaker_events()
             nodes = self._live_nodes(now)
             me = nodes.get(self.node_name)
             self._peers.sweep_expired_holds(self.rib, self._policy_for, now)

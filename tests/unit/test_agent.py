@@ -65,6 +65,19 @@ class FakeSpeaker:
         self.stopped = True
 
 
+def deliver_at_once(agent, speaker):
+    """The real loop applies queued speaker events within milliseconds of their arrival; with a fake speaker they
+    are applied as they are sent, so a test's clock moves between events as time would."""
+    queue = speaker.on_event
+
+    def on_event(event):
+        queue(event)
+        agent.apply_speaker_events()
+
+    speaker.on_event = on_event
+    return speaker
+
+
 class FakeRouteTable:
     """The whole RouteTablePort, over a dict: what it is given is what the kernel holds."""
 
@@ -135,7 +148,8 @@ def make_agent(tmp_path, leftovers=()):
     table, clock = FakeRouteTable(leftovers), Clock()
     agent = Agent(CFG, "n1", cni_conf_dir=tmp_path,
                   make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
-                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  make_speaker=lambda rid, cb: speakers.append(deliver_at_once(agent, FakeSpeaker(rid, cb)))
+                  or speakers[-1],
                   route_table=table, clock=clock)
     agent.start()
     return agent, sources[0], speakers, table, clock

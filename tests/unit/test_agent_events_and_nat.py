@@ -11,7 +11,7 @@ from bgpnet.config import parse_config
 from bgpnet.model import LearnedRoute
 from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import PeerDown, PeerUp, RoutesReceived
-from tests.unit.test_agent import N1, N2, N3, FakeNodeSource, FakeRouteTable, FakeSpeaker
+from tests.unit.test_agent import N1, N2, N3, FakeNodeSource, FakeRouteTable, FakeSpeaker, deliver_at_once
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
@@ -29,7 +29,8 @@ def make(tmp_path, **config):
     cfg = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"], "routeSyncPeriod": 60, **config})
     speakers, events, nat = [], [], FakeNat()
     agent = Agent(cfg, "n1", cni_conf_dir=tmp_path, make_node_source=FakeNodeSource,
-                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  make_speaker=lambda rid, cb: speakers.append(deliver_at_once(agent, FakeSpeaker(rid, cb)))
+                  or speakers[-1],
                   route_table=FakeRouteTable(), outgoing_nat=nat, record_event=events.append)
     agent.start()
     agent._on_nodes({"n1": N1, "n2": N2, "n3": N3})

@@ -9,7 +9,17 @@ from bgpnet.model import LearnedRoute, NodeInfo
 from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import EndOfRib, GracefulRestart, PeerDown, PeerOpen, PeerUp, RoutesReceived
 from bgpnet.stale import EOR_SETTLE_S
-from tests.unit.test_agent import N1, N2, N3, Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker, learned
+from tests.unit.test_agent import (
+    N1,
+    N2,
+    N3,
+    Clock,
+    FakeNodeSource,
+    FakeRouteTable,
+    FakeSpeaker,
+    deliver_at_once,
+    learned,
+)
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
@@ -34,7 +44,8 @@ def make(tmp_path, **config):
     table, clock = FakeRouteTable(), Clock()
     agent = Agent(cfg, "n1", cni_conf_dir=tmp_path,
                   make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
-                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  make_speaker=lambda rid, cb: speakers.append(deliver_at_once(agent, FakeSpeaker(rid, cb)))
+                  or speakers[-1],
                   route_table=table, clock=clock, set_network_available=lambda: reports.append(clock.now))
     agent.start()
     sources[0].on_change({"n1": N1, "n2": N2, "n3": N3})
@@ -130,7 +141,8 @@ def test_network_unavailable_waits_for_end_of_rib_and_retries_a_failed_report(tm
     sources, speakers, table, clock = [], [], FakeRouteTable(), Clock()
     agent = Agent(cfg, "n1", cni_conf_dir=tmp_path, make_node_source=lambda cb: sources.append(
         FakeNodeSource(cb)) or sources[-1], make_speaker=lambda rid, cb: speakers.append(
-        FakeSpeaker(rid, cb)) or speakers[-1], route_table=table, clock=clock, set_network_available=flaky)
+        deliver_at_once(agent, FakeSpeaker(rid, cb))) or speakers[-1], route_table=table, clock=clock,
+                  set_network_available=flaky)
     agent.start()
     sources[0].on_change({"n1": N1, "n2": N2})
     agent.reconcile()

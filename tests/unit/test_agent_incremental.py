@@ -5,6 +5,7 @@ changed, and a failed round makes the next one rebuild rather than forget change
 from __future__ import annotations
 
 import errno
+import threading
 from ipaddress import ip_address as A
 from ipaddress import ip_network as N
 
@@ -107,3 +108,18 @@ def test_a_failed_round_makes_the_next_one_rebuild_instead_of_forgetting(setup, 
         agent.reconcile()
     agent.reconcile()  # nothing new arrived; the failed round's routes must still be installed
     assert set(own(kernel)) == {"10.128.0.0/26", "10.128.0.64/26"}
+
+
+def test_the_speaker_reader_only_queues_and_never_waits_for_the_agent_lock(setup):
+    # A reader that took the lock per event starved the loop during a full-table burst: nothing was installed
+    # before the whole table was in.
+    agent, kernel = setup
+    queued = threading.Event()
+    with agent._lock:  # held by the loop or a status request
+        reader = threading.Thread(target=lambda: (agent._on_speaker_event(update(["10.128.0.0/26"])), queued.set()))
+        reader.start()
+        assert queued.wait(5)
+        assert "10.128.0.0/26" not in own(kernel)
+    reader.join()
+    agent.reconcile()
+    assert "10.128.0.0/26" in own(kernel)

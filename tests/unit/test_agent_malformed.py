@@ -11,7 +11,17 @@ from bgpnet.metrics import make_registry
 from bgpnet.model import NodeInfo
 from bgpnet.prefix import Prefix
 from bgpnet.speaker.events import Malformed, PeerDown, PeerUp, RoutesReceived, SessionReset
-from tests.unit.test_agent import N1, N2, N3, Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker, learned
+from tests.unit.test_agent import (
+    N1,
+    N2,
+    N3,
+    Clock,
+    FakeNodeSource,
+    FakeRouteTable,
+    FakeSpeaker,
+    deliver_at_once,
+    learned,
+)
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
@@ -26,7 +36,8 @@ def make(tmp_path, **config):
     table = FakeRouteTable()
     agent = Agent(cfg, "n1", cni_conf_dir=tmp_path,
                   make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
-                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  make_speaker=lambda rid, cb: speakers.append(deliver_at_once(agent, FakeSpeaker(rid, cb)))
+                  or speakers[-1],
                   route_table=table, clock=Clock())
     agent.start()
     sources[0].on_change({"n1": N1, "n2": N2, "n3": N3})
@@ -91,7 +102,8 @@ def test_status_metrics_and_health_are_total_over_ipv4_and_ipv6_peers_with_refus
     sources, speakers = [], []
     agent = Agent(cfg, "n1", cni_conf_dir=tmp_path,
                   make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
-                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  make_speaker=lambda rid, cb: speakers.append(deliver_at_once(agent, FakeSpeaker(rid, cb)))
+                  or speakers[-1],
                   route_table=FakeRouteTable(), clock=Clock())
     agent.start()
     sources[0].on_change({"n1": n1, "n2": n2, "n3": n3})

@@ -10,7 +10,7 @@ from bgpnet.model import KernelRoute, LearnedRoute, Md5Password, NodeInfo
 from bgpnet.prefix import Prefix
 from bgpnet.routes.resolve import NextHopResolver, RouteAnswer
 from bgpnet.speaker.events import PeerUp, RoutesReceived
-from tests.unit.test_agent import Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker
+from tests.unit.test_agent import Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker, deliver_at_once
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
@@ -54,7 +54,8 @@ def make(tmp_path):
     sources, speakers, table, clock, passwords = [], [], FakeRouteTable(), Clock(), Passwords()
     agent = Agent(CFG, "n1", cni_conf_dir=tmp_path,
                   make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
-                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  make_speaker=lambda rid, cb: speakers.append(deliver_at_once(agent, FakeSpeaker(rid, cb)))
+                  or speakers[-1],
                   route_table=table, clock=clock, read_password=passwords,
                   next_hops=NextHopResolver(Kernel()))
     agent.start()

@@ -17,7 +17,7 @@ from bgpnet.prefix import Prefix
 from bgpnet.routes.table import ApplyResult, RouteError
 from bgpnet.speaker.events import PeerDown, PeerUp, RoutesReceived, SpeakerRestarted
 from bgpnet.speaker.sessions import SessionState
-from tests.unit.test_agent import FakeRouteTable
+from tests.unit.test_agent import FakeRouteTable, deliver_at_once
 
 R = Prefix.parse  # route prefixes; N(...) stays the ipaddress network of config and Nodes
 
@@ -93,7 +93,7 @@ def make(tmp_path, config=None):
     config = config or parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"], "routeSyncPeriod": 30})
     agent = Agent(config, "n1", cni_conf_dir=tmp_path,
                   make_node_source=lambda cb: made.setdefault("source", NodeSource(cb)),
-                  make_speaker=lambda rid, cb: made.setdefault("speaker", Speaker(rid, cb)),
+                  make_speaker=lambda rid, cb: made.setdefault("speaker", deliver_at_once(agent, Speaker(rid, cb))),
                   route_table=table, clock=clock)
     agent.start()
     return agent, made, table, clock
