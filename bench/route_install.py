@@ -350,10 +350,11 @@ class Bench:
         self.ctl.command("disable churnb")
         self.watch(counter, base)
         wait_idle(pids, window=1.0)
-        rss_mb = self.bgpnet.rss_mb()
+        rss_mb, parts = self.bgpnet.rss_mb(), self.bgpnet.rss_parts_mb()
         self.ctl.command("disable node1")
         wait_idle(pids)
-        return {"prefixes": prefixes, "updates": updates, "churn_s": round(churn_s, 2), "rss_after_mb": rss_mb}
+        return {"prefixes": prefixes, "updates": updates, "churn_s": round(churn_s, 2), "rss_after_mb": rss_mb,
+                "rss_parts_after_mb": parts}
 
     def _updates_received(self) -> float:
         metrics = agent_metrics(self.node)
@@ -453,6 +454,7 @@ def measure_family(bench: Bench, version: int, sizes: list[int], repeat: int, *,
     memory["parts_mb"]["after_withdrawal"] = bench.bgpnet.rss_parts_mb()
     if churn:
         memory["churn"] = bench.churn(churn)
+        memory["parts_mb"]["after_churn"] = memory["churn"]["rss_parts_after_mb"]
         at_largest = max(rows, key=lambda r: r["prefixes"])
         memory["churn"]["rss_at_mb"] = {"prefixes": at_largest["prefixes"],
                                         "mb": at_largest["bgpnet"]["rss_mb"]["max"]}

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 
+from bgpnet.compact_dict import compacted
 from bgpnet.config import TEARDOWN
 from bgpnet.model import IPAddress, KernelRoute, LearnedRoute, Rejected
 from bgpnet.policy import MAX_PREFIX, ImportPolicy
@@ -106,6 +107,9 @@ class Rib:
             else:
                 touched.add(prefix)
         self._recompute(touched)
+        if touched:  # something left: after a mass withdrawal the tables are not kept sized for their peak
+            self._by_peer[peer] = table = compacted(table)
+            self._routes = compacted(self._routes)
         if policy.max_prefixes and len(table) > policy.max_prefixes:
             if peer not in self.over_limit:
                 self.over_limit[peer] = policy.max_prefix_action
@@ -131,6 +135,7 @@ class Rib:
         """Forget everything learned from `peer` (session down or peer removed); returns how many routes."""
         table = self._by_peer.pop(peer, {})
         self._recompute(table.keys())
+        self._routes = compacted(self._routes)
         return len(table)
 
     def refilter(self, policy: ImportPolicy | Callable[[IPAddress], ImportPolicy]) -> list[Rejected]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from bgpnet.compact_dict import compacted
 from bgpnet.model import KernelRoute
 from bgpnet.prefix import Prefix
 
@@ -67,6 +68,8 @@ class DesiredRoutes:
             routes.pop(prefix, None)
         for prefix in unresolved:
             routes.pop(prefix, None)
+        if gone or unresolved:
+            self.routes = compacted(routes)  # after a mass withdrawal, not sized for the peak any more
         if self.unresolved or unresolved:
             self.unresolved.difference_update(subset)
             self.unresolved.difference_update(gone)

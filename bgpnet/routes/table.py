@@ -41,6 +41,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from bgpnet.compact_dict import compacted
 from bgpnet.model import KernelRoute
 from bgpnet.prefix import Prefix
 from bgpnet.routes.messages import DEFAULT_METRIC, FAMILY
@@ -255,6 +256,8 @@ class RouteTable:
             if metric is None and index not in bad:
                 del installed[prefix]
                 deleted.append(prefix)
+        if deleted:
+            self._installed = compacted(installed)  # a mass withdrawal leaves the table sized for the peak
         if self._v6 is not None:  # keep the family count current at the cost of the changes
             self._v6 += sum(p.version == 6 for p in added) - sum(p.version == 6 for p in deleted)
         return (len(plan.add) - len(failed[ADD]), len(plan.replace) - len(failed[REPLACE]),
