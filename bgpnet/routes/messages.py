@@ -5,8 +5,10 @@ a route on this class of machine; bgpnet must put tens of thousands of routes in
 of a second (BIRD2 does 50k in ≈ 0.3 s). A route message has a fixed shape — `nlmsghdr`, `rtmsg`, `RTA_DST`,
 then the next hops — so the header is one `struct.pack` and the next-hop block, shared by every route with
 the same gateways, is encoded once and cached. Parsing (acks and the route dump) walks the buffer with
-`unpack_from` and never copies it. Everything here is pure: bytes in, values out; the socket lives in
-`bgpnet.routes.netlink`.
+`unpack_from` and never copies it: the resync's dump of 50k routes takes 0.67 s here against 7.0 s through
+pyroute2's parser (bench/route_apply.py), and the agent does not import pyroute2 at all (+22 MB resident).
+pyroute2 stays the reference in the tests, which decode every message packed here with its parser.
+Everything here is pure: bytes in, values out; the socket lives in `bgpnet.routes.netlink`.
 """
 
 from __future__ import annotations
