@@ -70,6 +70,9 @@ __all__ = ["Agent", "AgentCounters", "NextHopPort", "NodeSourcePort", "RouteTabl
 
 log = logging.getLogger("bgpnet.agent")
 
+# Speaker events (UPDATEs, mostly) queued for the loop before the speaker's reader waits for it.
+SPEAKER_QUEUE_LIMIT = 4096
+
 # Malformed UPDATEs are logged (with their bytes) once per (peer, reason); a peer repeating one is only counted.
 _MALFORMED_LOGGED_MAX = 1024
 
@@ -97,6 +100,7 @@ class Agent:
         self._intent = SpeakerIntent(frozenset(), frozenset())
         self._up: set[IPAddress] = set()
         self._speaker_events: deque[SpeakerEvent] = deque()
+        self._drained = threading.Event()
         self._peers = PeerLifecycle(graceful_restart=config.graceful_restart.enabled,
                                     startup_grace_period=config.startup_grace_period)
         # Nodes seen NotReady, and since when (only used with notReadyGracePeriod > 0).
@@ -142,6 +146,11 @@ class Agent:
         # whole table was in.
         self._speaker_events.append(event)
         self._wake.set()
+        # Backpressure: past the limit the reader waits for the loop, so ExaBGP waits for us and TCP for the
+        # peer, instead of the queue growing without bound behind a slow or wedged loop.
+        while len(self._speaker_events) >= SPEAKER_QUEUE_LIMIT and not self._stop.is_set():
+            self._drained.wait(0.1)
+            self._drained.clear()
 
     def apply_speaker_events(self) -> None:
         """Apply the speaker events queued so far (the loop does this at the start of every round)."""
@@ -153,6 +162,7 @@ class Agent:
         is installed in rounds as it arrives)."""
         for _ in range(len(self._speaker_events)):
             self._record_speaker_event(self._speaker_events.popleft())
+        self._drained.set()
 
     def _record_speaker_event(self, event: SpeakerEvent) -> None:
         if isinstance(event, RoutesReceived) and event.malformed is not None:

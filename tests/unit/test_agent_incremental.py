@@ -123,3 +123,27 @@ def test_the_speaker_reader_only_queues_and_never_waits_for_the_agent_lock(setup
     reader.join()
     agent.reconcile()
     assert "10.128.0.0/26" in own(kernel)
+
+
+def test_the_reader_waits_for_the_loop_once_the_queue_is_full(setup, monkeypatch):
+    import bgpnet.agent
+
+    agent, kernel = setup
+    monkeypatch.setattr(bgpnet.agent, "SPEAKER_QUEUE_LIMIT", 3)
+    done = threading.Event()
+
+    def reader():
+        for i in range(5):
+            agent._on_speaker_event(update([f"10.128.{i}.0/26"]))
+        done.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    assert not done.wait(0.5)  # three queued, nobody draining: the reader is held back
+    for _ in range(20):
+        agent.reconcile()
+        if done.wait(0.2):
+            break
+    assert done.is_set()
+    agent.reconcile()
+    assert {f"10.128.{i}.0/26" for i in range(5)} <= set(own(kernel))
