@@ -114,7 +114,7 @@ class Agent:
         # reconcile that knows that Node.
         self._make_speaker = make_speaker
         self._speaker: SpeakerPort | None = None
-        self._routes = RouteSync(route_table, next_hops, period=config.route_sync_period, clock=clock)
+        self._routes = RouteSync(route_table, next_hops, period=config.route_sync_period)
         self._speaker_starts = 0
         self._started = False
         # Observability: the wall-clock start, the loop's last proof of progress, what route applies did.
@@ -309,10 +309,9 @@ class Agent:
         # A stale period or a graceful restart hold ends, a peer torn down for max-prefix may come back, a node
         # crosses notReadyGracePeriod.
         for deadline in (self._peers.next_deadline(),
-                         next_change(self._not_ready, self._clock(), self.config.not_ready_grace_period,
-                                     self.node_name)):
+                         next_change(self._not_ready, now, self.config.not_ready_grace_period, self.node_name)):
             if deadline is not None:
-                timeout = min(timeout, max(0.05, deadline - self._clock()))
+                timeout = min(timeout, max(0.05, deadline - now))
         if not self._network_reported and self._set_network_available is not None:
             timeout = min(timeout, 1.0)  # check again soon whether the node's network can be reported
         return timeout

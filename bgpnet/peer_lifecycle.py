@@ -4,7 +4,8 @@ teardowns and the start-up stale period.
 Restarts keep forwarding (graceful restart, RFC 4724; the bookkeeping is in bgpnet.stale):
 - restarting: routes already in the kernel when the agent starts (left by its previous run), and routes learned
   before an ExaBGP restart, are kept as *stale* until every peer has sent End-of-RIB or the start-up grace
-  period ends; then whatever was not learned again is swept.
+  period ends; then whatever was not learned again is swept. (On stop, the agent kills ExaBGP without a
+  NOTIFICATION, see Speaker.stop, so that peers keep our routes for our Restart Time.)
 - helper: when a peer that advertised graceful restart drops its session with a plain TCP close, its routes
   stay for its Restart Time; what it re-sends before its End-of-RIB stays, the rest is then withdrawn. A
   NOTIFICATION (including our hold timer expiring on a silent, dead peer) ends graceful restart, as RFC 4724

@@ -40,12 +40,10 @@ class SyncRound:
 
 
 class RouteSync:
-    def __init__(self, table: RouteTablePort, next_hops: NextHopPort | None, *, period: float,
-                 clock: Callable[[], float]) -> None:
+    def __init__(self, table: RouteTablePort, next_hops: NextHopPort | None, *, period: float) -> None:
         self._table = table
         self._next_hops = next_hops
         self._period = period
-        self._clock = clock
         self._desired = DesiredRoutes()
         # Which RIB object and which next-hop cache generation the desired map was computed from: anything else
         # forces a rebuild (a fake resolver without a generation: always).

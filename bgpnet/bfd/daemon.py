@@ -33,7 +33,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TextIO
 
 from bgpnet.bfd.packet import STATE_NAMES, UP, BadPacket, decode
@@ -72,7 +72,6 @@ class PeerSession:
     session: Session
     sock: socket.socket
     next_tx: float = 0.0
-    sent: int = field(default=0)
     timers: tuple[float, float] = (0.0, 0.0)  # (detection time, transmit interval) last reported, ms
 
 
@@ -207,9 +206,10 @@ class BfdDaemon:
                 packet = decode(data)
             except BadPacket:
                 continue
+            sender = str(ipaddress.ip_address(source[0].split("%")[0]))  # without an IPv6 scope
             entry = (self._by_discriminator.get(packet.your_discriminator) if packet.your_discriminator
-                     else self._sessions.get(str(ipaddress.ip_address(source[0].split("%")[0]))))
-            if entry is None or str(ipaddress.ip_address(source[0].split("%")[0])) != entry.config.peer:
+                     else self._sessions.get(sender))
+            if entry is None or sender != entry.config.peer:
                 continue
             change = entry.session.receive(packet, self._clock())
             if change is not None:
@@ -226,8 +226,7 @@ class BfdDaemon:
         for entry in list(self._sessions.values()):
             change = entry.session.expire(now)
             if change is not None:
-                self._changed(entry, change)
-                entry.next_tx = now
+                self._changed(entry, change)  # sends at once
             if now >= entry.next_tx:
                 self._send(entry)
                 interval = entry.session.tx_interval_s() or 1.0
@@ -236,7 +235,6 @@ class BfdDaemon:
     def _send(self, entry: PeerSession) -> None:
         try:
             entry.sock.sendto(entry.session.packet().encode(), (entry.config.peer, CONTROL_PORT))
-            entry.sent += 1
         except OSError:
             pass  # no route to the peer right now: detection, not this, decides
 

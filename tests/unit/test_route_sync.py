@@ -52,7 +52,7 @@ def sync_round(sync, rib, now=1.0, *, resync=False, force=False, wakes=None):
 
 def test_the_first_round_rebuilds_and_later_rounds_apply_only_what_changed():
     table, rib = Table(), Rib()
-    sync = RouteSync(table, None, period=60, clock=lambda: 1.0)
+    sync = RouteSync(table, None, period=60)
     announce(rib, "10.1.0.0/26", "10.1.0.64/26")
     sync_round(sync, rib)
     announce(rib, "10.1.0.128/26")
@@ -64,7 +64,7 @@ def test_the_first_round_rebuilds_and_later_rounds_apply_only_what_changed():
 
 def test_a_new_rib_or_a_forced_round_rebuilds():
     table, rib = Table(), Rib()
-    sync = RouteSync(table, None, period=60, clock=lambda: 1.0)
+    sync = RouteSync(table, None, period=60)
     announce(rib, "10.1.0.0/26")
     sync_round(sync, rib)
     sync_round(sync, rib, force=True)
@@ -76,7 +76,7 @@ def test_a_new_rib_or_a_forced_round_rebuilds():
 
 def test_a_round_that_took_changes_but_failed_before_applying_them_is_followed_by_a_rebuild():
     table, rib = Table(), Rib()
-    sync = RouteSync(table, None, period=60, clock=lambda: 1.0)
+    sync = RouteSync(table, None, period=60)
     sync_round(sync, rib)
     announce(rib, "10.1.0.0/26")
     sync.take(rib, resync=False, force_rebuild=False)  # the round dies here (e.g. the speaker pipe broke)
@@ -87,7 +87,7 @@ def test_a_round_that_took_changes_but_failed_before_applying_them_is_followed_b
 
 def test_resync_is_due_once_per_period_and_is_recorded_as_such():
     table, rib = Table(), Rib()
-    sync = RouteSync(table, None, period=60, clock=lambda: 100.0)
+    sync = RouteSync(table, None, period=60)
     assert sync.resync_due(100.0)
     wakes = []
     sync_round(sync, rib, 100.0, resync=True, wakes=wakes)
@@ -101,7 +101,7 @@ def test_resync_is_due_once_per_period_and_is_recorded_as_such():
 
 def test_programmed_needs_our_own_node_and_no_route_error():
     table, rib = Table(), Rib()
-    sync = RouteSync(table, None, period=60, clock=lambda: 1.0)
+    sync = RouteSync(table, None, period=60)
     announce(rib, "10.1.0.0/26")
     sync.run(sync.take(rib, resync=False, force_rebuild=False), {}, own_node_known=False, now=1.0,
              wake=lambda: None)
