@@ -228,9 +228,11 @@ class BfdDaemon:
             if change is not None:
                 self._changed(entry, change)  # sends at once
             if now >= entry.next_tx:
-                self._send(entry)
-                interval = entry.session.tx_interval_s() or 1.0
-                entry.next_tx = now + interval * (1 - random.uniform(0, entry.session.max_jitter_fraction()))
+                interval = entry.session.tx_interval_s()
+                if interval:  # RFC 5880 §6.8.7: a peer whose RequiredMinRx is 0 wants no periodic packets
+                    self._send(entry)
+                jitter = random.uniform(0, entry.session.max_jitter_fraction())
+                entry.next_tx = now + (interval or 1.0) * (1 - jitter)
 
     def _send(self, entry: PeerSession) -> None:
         try:

@@ -156,8 +156,9 @@ def test_intervals_are_negotiated_with_a_slower_bird(link):
 
 SEND = """import socket, sys
 from bgpnet.bfd.packet import DOWN, ControlPacket
+required_min_rx_us = int(sys.argv[4]) if len(sys.argv) > 4 else 1_000_000
 packet = ControlPacket(state=DOWN, my_discriminator=7, your_discriminator=0, desired_min_tx_us=1_000_000,
-                       required_min_rx_us=1_000_000, detect_mult=3, diag=0, poll=False, final=False)
+                       required_min_rx_us=required_min_rx_us, detect_mult=3, diag=0, poll=False, final=False)
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, int(sys.argv[1]))
 sock.bind((sys.argv[2], 49200))
@@ -176,5 +177,33 @@ def test_a_packet_that_is_not_from_a_direct_neighbour_is_ignored(link):
         tor.run(sys.executable, "-c", SEND, "255", TOR, NODE)
         moved = bfd.wait_for(lambda m: "state" in m, "Init")  # the same packet with TTL 255 is believed
         assert (moved["old"], moved["state"]) == ("Down", "Init")
+    finally:
+        bfd.stop()
+
+
+COUNT = """import socket, sys, time
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind((sys.argv[1], 3784))
+sock.settimeout(0.1)
+count, end = 0, time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    try:
+        sock.recv(128)
+        count += 1
+    except socket.timeout:
+        pass
+print(count)
+"""
+
+
+def test_a_peer_asking_for_no_packets_gets_none(link):
+    # RFC 5880 §6.8.7: with the peer's RequiredMinRx at 0 the system must not transmit periodically.
+    tor, node, _ = link
+    bfd = BfdProcess(node, [peer()])
+    try:
+        assert int(tor.run(sys.executable, "-c", COUNT, TOR, "2.5").stdout) >= 1  # Down: one per second
+        tor.run(sys.executable, "-c", SEND, "255", TOR, NODE, "0")
+        bfd.wait_for(lambda m: m.get("state") == "Init", "Init")
+        assert int(tor.run(sys.executable, "-c", COUNT, TOR, "2.5").stdout) == 0
     finally:
         bfd.stop()
