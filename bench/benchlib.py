@@ -14,10 +14,12 @@ descriptor opened inside the namespace is polled with `pread` from any thread.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import os
 import re
+import select
 import socket
 import statistics
 import time
@@ -91,6 +93,53 @@ class FibCounter:
         os.close(self._fd)
 
 
+class RouteEvents:
+    """IPv4 route notifications of one network namespace (rtnetlink group RTMGRP_IPV4_ROUTE), so a waiter
+    sleeps until the kernel adds or deletes a route instead of polling, and reads the clock when it wakes.
+
+    A netlink socket belongs to the namespace it was created in, so it is opened inside that namespace. The
+    notifications only wake the waiter: the route count itself is read from a FibCounter, so a burst the socket
+    could not hold (ENOBUFS) loses nothing."""
+
+    RTMGRP_IPV4_ROUTE = 0x40  # linux/rtnetlink.h
+
+    def __init__(self, netns_path: str) -> None:
+        from bgpnet.lab.netns import entered
+
+        with entered(netns_path):
+            self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)  # NETLINK_ROUTE
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        self._sock.bind((0, self.RTMGRP_IPV4_ROUTE))
+        self._sock.setblocking(False)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:  # notifications were dropped: the count is read anyway
+                    raise
+
+    def wait_count(self, counter: FibCounter, target: int, timeout: float) -> float:
+        """time.monotonic() at which `counter` was first seen at `target`: re-read after every burst of route
+        notifications (and every 50 ms regardless)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain()
+            value = counter.count()
+            now = time.monotonic()
+            if value == target:
+                return now
+            if now > deadline:
+                raise TimeoutError(f"route count {value} never reached {target} in {timeout:.0f} s")
+            select.select([self._sock], [], [], min(deadline - now, 0.05))
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 @dataclass
 class CountWatch:
     """When a polled route count first left its start value and when it reached its target (time.time())."""
@@ -143,6 +192,33 @@ def bird_since(show_protocols: str, name: str) -> float:
             stamp = datetime.strptime(match.group(0), "%Y-%m-%d %H:%M:%S.%f")
             return time.mktime(stamp.timetuple()) + stamp.microsecond / 1e6
     raise ValueError(f"protocol {name} not in BIRD's reply")
+
+
+@dataclass(frozen=True)
+class BirdBfdSession:
+    """One row of BIRD's `show bfd sessions`: its state, and the transmit interval and detection time (s) it uses
+    (Interval: max(its min tx, the neighbour's min rx); Timeout: the neighbour's multiplier x max(its min rx,
+    the neighbour's min tx) -- both at the slow 1 s rate until the session is Up)."""
+
+    state: str
+    since: str  # when it entered that state, in BIRD's `timeformat protocol`
+    interval_s: float
+    timeout_s: float
+
+
+def bird_bfd_sessions(reply: str) -> dict[str, BirdBfdSession]:
+    """Address -> session from BIRD's `show bfd sessions` reply (control socket or birdc text)."""
+    sessions = {}
+    for line in reply.splitlines():
+        fields = _REPLY_CODE.sub("", line).split()
+        if len(fields) < 6:
+            continue
+        try:
+            address = str(ipaddress.ip_address(fields[0]))
+            sessions[address] = BirdBfdSession(fields[2], " ".join(fields[3:-2]), float(fields[-2]), float(fields[-1]))
+        except ValueError:
+            continue
+    return sessions
 
 
 def spread(values: Sequence[float], digits: int = 4) -> dict:

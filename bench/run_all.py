@@ -1,7 +1,7 @@
 """The whole benchmark suite in one command: every bench/ script in turn, then one summary table and one JSON file.
 
-    sudo .venv/bin/python bench/run_all.py                     # full sizes (~10 min on a 2-core machine)
-    sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~1 min): what CI runs
+    sudo .venv/bin/python bench/run_all.py                     # full sizes (~25 min on a 2-core machine)
+    sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~4 min): what CI runs
     sudo .venv/bin/python bench/run_all.py --only route_install,footprint --output results.json
 
 Each benchmark runs as its own process (a failing one cannot take the others down; each cleans up its own
@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from benchlib import format_table  # noqa: E402
 
-BENCHMARKS = ["route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency"]
+BENCHMARKS = ["route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency", "bfd_detection"]
 
 
 def extract_result(stdout: str) -> dict | None:
@@ -97,6 +97,17 @@ def route_install_rows(install: dict) -> list[list[str]]:
     return rows
 
 
+def bfd_rows(bfd: dict) -> list[list[str]]:
+    """Silent-failure detection per mode: p50 of bgpnet and of BIRD2 as the detector, theory as the goal."""
+    rows = []
+    for mode in bfd["modes"].values():
+        ours, ref = mode["bgpnet"]["detect_s"]["p50"], mode["bird"]["detect_s"]["p50"]
+        rows.append(["bfd_detection", f"silent failure -> routes gone, {mode['label']} (p50 of "
+                     f"{mode['repetitions']})", _fmt(ours * 1e3, " ms"), _fmt(ref * 1e3, " ms"),
+                     f"{mode['ratio_p50']:.2f}x", f"theory <= {_fmt(mode['theory_s'] * 1e3, ' ms')}"])
+    return rows
+
+
 def ratio_rows(results: dict[str, dict]) -> list[list[str]]:
     """Every ratio of the suite against its reference: (benchmark, measure, bgpnet, reference, ratio, goal)."""
     rows: list[list[str]] = []
@@ -117,6 +128,9 @@ def ratio_rows(results: dict[str, dict]) -> list[list[str]]:
                          f"{run['bgpnet']['rss_mb'] / run['bird']['rss_mb']:.1f}x", f"<= {footprint['goal_mb']} MB"])
             rows.append(["footprint", f"idle CPU, {run['peers']} peers", _fmt(run["bgpnet"]["idle_cpu_percent"], " %"),
                          _fmt(run["bird"]["idle_cpu_percent"], " %"), "-", ""])
+    bfd = results.get("bfd_detection")
+    if bfd:
+        rows += bfd_rows(bfd)
     cni = results.get("cni_latency")
     if cni:
         ours, ref = cni["plugins"]["bgpnet-cni"], cni["plugins"]["ptp+host-local"]
@@ -136,6 +150,13 @@ def other_rows(results: dict[str, dict]) -> list[list[str]]:
                          f"p50 {_fmt(r['join_s']['p50'] * 1e3, ' ms')}, p90 {_fmt(r['join_s']['p90'] * 1e3, ' ms')}"])
             rows.append(["convergence", f"{mode}, {r['nodes']} nodes: agent SIGKILL -> withdrawn everywhere",
                          f"p50 {_fmt(r['kill_s']['p50'] * 1e3, ' ms')}, p90 {_fmt(r['kill_s']['p90'] * 1e3, ' ms')}"])
+    downs = (results.get("bfd_detection") or {}).get("false_downs")
+    if downs:
+        rows.append(["bfd_detection", f"false BFD downs, {downs['rounds']} x {downs['prefixes']} prefixes "
+                     f"announced + withdrawn ({downs['bfd']})",
+                     f"bgpnet {downs['bgpnet_bfd_downs']}, BIRD peer {downs['peer_bfd_downs']}; announce "
+                     f"{_fmt(downs['announce_s']['median'], ' s')}, "
+                     f"withdraw {_fmt(downs['withdraw_s']['median'], ' s')}"])
     scale = results.get("scale")
     if scale:
         lab = scale.get("lab")

@@ -1,7 +1,8 @@
-"""The benchmark suite still runs end to end: `bench/run_all.py --quick` (tiny sizes, ~1 min) as CI runs it.
+"""The benchmark suite still runs end to end: `bench/run_all.py --quick` (tiny sizes, ~4 min) as CI runs it.
 
 Asserts that every benchmark produced its result with sane content (routes really installed and withdrawn on
-both receivers, memory and CPU read from live processes, convergence observed in both modes), never how fast:
+both receivers, memory and CPU read from live processes, convergence observed in both modes, silent failures
+detected by both detectors in every mode and the false-down count reported), never how fast:
 timings on a shared CI machine are not test outcomes. Leaves no namespaces behind.
 """
 
@@ -18,7 +19,7 @@ import pytest
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCH_PREFIXES = ("bgpri", "bgpcv", "bgpfp", "bgpsc", "bgpb", "cnib")
+BENCH_PREFIXES = ("bgpri", "bgpcv", "bgpfp", "bgpsc", "bgpbfd", "bgpb", "cnib")
 
 
 def _bench_namespaces() -> set[str]:
@@ -32,12 +33,13 @@ def test_quick_suite_runs_every_benchmark_and_reports_results(tmp_path):
     before = _bench_namespaces()
     output = tmp_path / "results.json"
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--output", str(output)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     document = json.loads(output.read_text())
     assert document["failures"] == {}
     results = document["results"]
-    assert set(results) == {"route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency"}
+    assert set(results) == {"route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency",
+                            "bfd_detection"}
 
     install = results["route_install"]
     rows = {(row["family"], row["prefixes"]): row for row in install["rows"]}
@@ -63,6 +65,22 @@ def test_quick_suite_runs_every_benchmark_and_reports_results(tmp_path):
     scale = results["scale"]
     assert scale["lab"]["full_convergence_s"] > 0 and scale["lab"]["memory_mb_per_node"]["pss_mean"] > 0
     assert scale["node_source"]["nodes"] == scale["node_source"]["node_objects"]
+
+    bfd = results["bfd_detection"]
+    assert set(bfd["modes"]) == {"bfd300", "bfd100", "hold"}
+    for name, mode in bfd["modes"].items():  # every repetition of both detectors saw the routes go and come back
+        for detector in ("bgpnet", "bird"):
+            figures = mode[detector]
+            assert len(figures["detect_s"]["all"]) == 2 and min(figures["detect_s"]["all"]) > 0, (name, detector)
+            assert min(figures["recover_s"]["all"]) > 0, (name, detector)
+            # BFD modes are detected by BFD, the other by the hold timer: which mechanism, not how fast
+            assert figures["causes"] == {"hold" if mode["interval_ms"] is None else "bfd": 2}, (name, detector)
+        assert mode["theory_s"] > 0 and mode["ratio_p50"] > 0
+    downs = bfd["false_downs"]
+    assert downs["rounds"] == 3 and downs["prefixes"] == 2000
+    assert isinstance(downs["bgpnet_bfd_downs"], int) and isinstance(downs["peer_bfd_downs"], int)
+    assert downs["announce_s"]["median"] > 0 and downs["withdraw_s"]["median"] > 0
+    assert "bgpnet/BIRD p50" in proc.stdout and "false downs" in proc.stdout
 
     assert results["cni_latency"]["rounds"] == 5
     assert "summary: bgpnet against its references" in proc.stdout
