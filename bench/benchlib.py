@@ -14,18 +14,23 @@ descriptor opened inside the namespace is polled with `pread` from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import json
 import os
 import re
 import select
+import shutil
 import socket
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 _PREFIXES = re.compile(rb"Prefixes:\s+(\d+)")
 
@@ -225,6 +230,19 @@ def spread(values: Sequence[float], digits: int = 4) -> dict:
     """Median, min and max of a sample, plus the sample (as the JSON documents report every figure)."""
     return {"median": round(median(values), digits), "min": round(min(values), digits),
             "max": round(max(values), digits), "all": [round(v, digits) for v in values]}
+
+
+@contextlib.contextmanager
+def work_directory(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A fresh directory for a benchmark's configs and logs, removed afterwards unless `keep` (then named)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"work directory kept: {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def loadavg() -> str:

@@ -55,10 +55,7 @@ import argparse
 import json
 import random
 import re
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -81,12 +78,12 @@ from benchlib import (
     spread,
     wait_idle,
     watch_count,
+    work_directory,
 )
-from lablib import BirdRouter, agent_metrics, graceful_restart_fragment
+from lablib import BirdRouter, agent_metrics, agent_pids, graceful_restart_fragment, stop_agent
 
 from bgpnet.lab.cluster import Cluster, ClusterNode, wait_for
 from bgpnet.lab.netns import Netns, NetnsGroup
-from bgpnet.lab.processes import descendants
 
 PEER_ASN, NODE_ASN, BIRDDET_ASN = 65000, 64512, 64513
 # (peer side, detector side) of each detector's /30 link.
@@ -242,7 +239,8 @@ class Detector:
     def stop(self) -> None:
         raise NotImplementedError
 
-    def bfd_up(self) -> bool:
+    def bfd_ready(self, mode: Mode) -> bool:
+        """Its BFD session to the peer is Up and detects at the mode's rate."""
         raise NotImplementedError
 
     def mark(self) -> object:
@@ -278,23 +276,26 @@ class BgpnetDetector(Detector):
         wait_idle(self.pids(), window=0.5)
 
     def stop(self) -> None:
-        if self.node.agent is not None:
-            self.cluster.kill_agent(self.node, signal.SIGTERM)
+        stop_agent(self.cluster, self.node)
 
     def pids(self) -> list[int]:
-        agent = self.node.agent
-        return [agent.pid, *descendants(agent.pid)] if agent is not None else []
+        return agent_pids(self.node)
 
-    def _metric(self, name: str, **labels: str) -> float:
+    def _metric(self, name: str, default: float | None = 0.0, **labels: str) -> float | None:
+        """One sample of the agent's metrics about the peer."""
         key = ",".join(f"{k}={v}" for k, v in sorted({"peer": self.peer_ip, **labels}.items()))
-        return agent_metrics(self.node).get(f"{name}{{{key}}}", 0.0)
+        return agent_metrics(self.node).get(f"{name}{{{key}}}", default)
 
-    def bfd_up(self) -> bool:
-        return self._metric("bgpnet_bfd_session_up") == 1
+    def bfd_ready(self, mode: Mode) -> bool:
+        if self._metric("bgpnet_bfd_session_up") != 1:
+            return False
+        # The negotiated detection time, where the agent reports it (older agents: Up is all there is).
+        negotiated = self._metric("bgpnet_bfd_detection_time_seconds", kind="negotiated", default=None)
+        return negotiated is None or abs(negotiated - mode.theory_s) < 1e-6
 
     def bfd_downs(self) -> int:
         """BFD Up -> Down transitions of the agent's session to the peer (counter of transitions into Down)."""
-        return int(self._metric("bgpnet_bfd_session_state_changes_total", state="Down"))
+        return int(self._metric("bgpnet_bfd_session_state_changes_total", state="Down") or 0)
 
     def mark(self) -> int:
         return self.bfd_downs()
@@ -328,9 +329,9 @@ class BirdDetector(Detector):
         assert self.ctl is not None
         return bird_bfd_sessions(self.ctl.command("show bfd sessions")).get(self.peer_ip)
 
-    def bfd_up(self) -> bool:
+    def bfd_ready(self, mode: Mode) -> bool:
         session = self._session()
-        return session is not None and session.state == "Up"
+        return session is not None and session.state == "Up" and session.timeout_s == mode.theory_s
 
     def last_error(self) -> str:
         """BIRD's `Last error` of its BGP session ('' when none): "BFD session down", "Hold timer expired"..."""
@@ -412,7 +413,7 @@ class Bench:
         def fast() -> bool:
             seen = self.peer_bfd(detector)
             return (seen is not None and seen.state == "Up" and seen.interval_s == interval
-                    and seen.timeout_s == detect and detector.bfd_up())
+                    and seen.timeout_s == detect and detector.bfd_ready(mode))
 
         wait_for(fast, SESSION_TIMEOUT_S, 0.05, f"BFD Up at {mode.label} between the peer and {detector.name}")
 
@@ -564,26 +565,19 @@ def main(argv: list[str] | None = None) -> int:
     modes = [MODES[name] for name in args.modes.split(",")]
     repetitions = args.repetitions or (2 if args.quick else 10)
     table = args.table or (2_000 if args.quick else 50_000)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-bfd-detection-"))
     load_start = loadavg()
     results: dict[str, dict] = {}
     false_downs = None
-    try:
-        with NetnsGroup("bgpbfd") as group:
-            bench = Bench(group, workdir, args.feed, table, tuple(args.detectors.split(",")))
-            try:
-                for mode in modes:
-                    results[mode.name] = measure_mode(bench, mode, repetitions)
-                if not args.no_false_downs and "bgpnet" in args.detectors:
-                    bench.start(FALSE_DOWN_MODE)
-                    false_downs = bench.false_downs(3)
-            finally:
-                bench.close()
-    finally:
-        if args.keep:
-            print(f"work directory kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_directory("bench-bfd-detection-", args.keep) as workdir, NetnsGroup("bgpbfd") as group:
+        bench = Bench(group, workdir, args.feed, table, tuple(args.detectors.split(",")))
+        try:
+            for mode in modes:
+                results[mode.name] = measure_mode(bench, mode, repetitions)
+            if not args.no_false_downs and "bgpnet" in args.detectors:
+                bench.start(FALSE_DOWN_MODE)
+                false_downs = bench.false_downs(3)
+        finally:
+            bench.close()
     load_end = loadavg()
     print(render(results), end="")
     if false_downs:

@@ -9,6 +9,7 @@ detection turns it off unless asked (`graceful_restart=True`), and says so in it
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 import urllib.request
@@ -20,6 +21,7 @@ from benchlib import FibCounter
 from bgpnet.lab.bird import render_bird_config
 from bgpnet.lab.cluster import Cluster, ClusterNode, wait_for
 from bgpnet.lab.netns import Netns, NetnsGroup, entered
+from bgpnet.lab.processes import descendants
 from bgpnet.lab.topology import LabPlan, plan_lab, tor_peer_config
 
 
@@ -93,6 +95,19 @@ class BenchLab:
 def start_agent(cluster: Cluster, node: ClusterNode, level: str = "info") -> subprocess.Popen:
     """The lab's own agent start (with --kubeconfig, or in-cluster when the Cluster was built so), at `level`."""
     return cluster.start_agent(node, log_level=level)
+
+
+def agent_pids(node: ClusterNode) -> list[int]:
+    """The node's agent and every process under it (ExaBGP, its API helper, the BFD process); [] when stopped."""
+    agent = node.agent
+    return [agent.pid, *descendants(agent.pid)] if agent is not None else []
+
+
+def stop_agent(cluster: Cluster, node: ClusterNode) -> None:
+    """SIGTERM to the node's agent, if it runs, and wait for it: it stops its children and leaves its routes in
+    the kernel (a restart keeps forwarding), so withdraw what it learned first when that matters."""
+    if node.agent is not None:
+        cluster.kill_agent(node, signal.SIGTERM)
 
 
 def wait_agent_gone(node: ClusterNode, timeout: float = 20) -> None:

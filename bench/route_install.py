@@ -58,7 +58,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,12 +80,20 @@ from benchlib import (
     tree_rss_kib,
     wait_idle,
     watch_count,
+    work_directory,
 )
-from lablib import BirdRouter, agent_metrics, metric_total, segment_router, update_agent_config
+from lablib import (
+    BirdRouter,
+    agent_metrics,
+    agent_pids,
+    metric_total,
+    segment_router,
+    stop_agent,
+    update_agent_config,
+)
 
 from bgpnet.lab.cluster import Cluster, ClusterNode, wait_for
 from bgpnet.lab.netns import NetnsGroup
-from bgpnet.lab.processes import descendants
 
 INJECTOR_IP, INJECTOR_IP6, INJECTOR_ASN = "172.31.0.2", "fd00:31::2", 65000
 BIRDNODE_IP, BIRDNODE_IP6, BIRDNODE_ASN = "172.31.0.3", "fd00:31::3", 64513
@@ -219,12 +226,10 @@ class BgpnetReceiver(Receiver):
         wait_idle(self.pids(), window=0.5)
 
     def stop(self) -> None:
-        if self.node.agent is not None:
-            self.cluster.kill_agent(self.node, signal.SIGTERM)
+        stop_agent(self.cluster, self.node)
 
     def pids(self) -> list[int]:
-        agent = self.node.agent
-        return [agent.pid, *descendants(agent.pid)] if agent is not None else []
+        return agent_pids(self.node)
 
 
 @dataclass
@@ -586,28 +591,21 @@ def main(argv: list[str] | None = None) -> int:
     churn = 0 if args.quick or args.no_churn or 4 not in versions else CHURN_PREFIXES
     period = args.resync_period or (2.0 if args.quick else 5.0)
     feeds = {v: sizes for v in versions}
-    workdir = Path(tempfile.mkdtemp(prefix="bench-route-install-"))
     load_start = loadavg()
     rows: list[dict] = []
     memory: dict[str, dict] = {}
     resync = None
-    try:
-        with NetnsGroup("bgpri") as group:
-            bench = Bench(group, workdir, feeds, churn, pin_cpus=args.pin, agent_pythonpath=args.agent_pythonpath)
-            try:
-                for version in versions:
-                    family_rows, memory[f"ipv{version}"] = measure_family(
-                        bench, version, sizes, repeat, churn=churn if version == 4 else 0, profile=args.profile)
-                    rows += family_rows
-                if 4 in versions:
-                    resync = bench.resync(max(sizes), period, 1 if args.quick else 3)
-            finally:
-                bench.ctl.close()
-    finally:
-        if args.keep:
-            print(f"work directory kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_directory("bench-route-install-", args.keep) as workdir, NetnsGroup("bgpri") as group:
+        bench = Bench(group, workdir, feeds, churn, pin_cpus=args.pin, agent_pythonpath=args.agent_pythonpath)
+        try:
+            for version in versions:
+                family_rows, memory[f"ipv{version}"] = measure_family(
+                    bench, version, sizes, repeat, churn=churn if version == 4 else 0, profile=args.profile)
+                rows += family_rows
+            if 4 in versions:
+                resync = bench.resync(max(sizes), period, 1 if args.quick else 3)
+        finally:
+            bench.ctl.close()
     load_end = loadavg()
     print(render(rows), end="")
     print()
