@@ -37,7 +37,11 @@ mode's config, both BIRDs restarted) before its repetitions.
 Theory: with BFD, the detector declares the peer down Detect Mult x the agreed interval after the last packet
 it received (RFC 5880 §6.8.4), so a failure is noticed 2/3 to 3/3 of multiplier x interval after it happens
 (the sender jitters its interval to 75-100 %, RFC 5880 §6.8.7); without BFD, hold time after the last
-KEEPALIVE (6-9 s at hold 9 / keepalive 3). Removing the routes from the kernel comes on top.
+KEEPALIVE (6-9 s at hold 9 / keepalive 3; BIRD shortens its hold timer by up to 25 %, RFC 4271 §10). Removing
+the routes from the kernel comes on top. BIRD 2.0.12 as the detector keeps the routes ~3 s past its hold timer's
+expiry: it first tries to send its NOTIFICATION over the dead connection (its log: "Hold timer expired" at
+once, "State changed to flush" 3 s later), so its hold-time figure includes that wait; after a BFD down it
+flushes at once.
 
 False downs: with BFD 300 ms x 3 between node1 and the peer, the peer's 50,000-prefix table is announced and
 withdrawn 3 times (enable/disable of `bulk`, timed until all are in / out of node1's kernel); BFD downs are
