@@ -59,6 +59,7 @@ import argparse
 import json
 import random
 import re
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -566,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (agent and BIRD logs)")
     parser.add_argument("--output", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
+    # A SIGTERM (e.g. a runner's timeout) unwinds like Ctrl-C, so the namespaces and processes are still removed.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
     modes = [MODES[name] for name in args.modes.split(",")]
     repetitions = args.repetitions or (2 if args.quick else 10)
     table = args.table or (2_000 if args.quick else 50_000)
