@@ -132,3 +132,17 @@ def test_runner_lists_detection_per_mode_and_the_false_downs():
     assert ["bfd_detection", "silent failure -> routes gone, BFD 100 ms x 3 (p50 of 1)", "300 ms", "250 ms",
             "1.20x", "theory <= 300 ms"] in run_all.ratio_rows(results)
     assert any(r[0] == "bfd_detection" and "bgpnet 0, BIRD peer 0" in r[2] for r in run_all.other_rows(results))
+
+
+@pytest.mark.parametrize("name", list(bench.MODES))
+def test_agent_config_of_each_mode_is_accepted_and_gives_the_peer_the_modes_timers(name):
+    from bgpnet.config import parse_config
+
+    mode = bench.MODES[name]
+    config = parse_config({"asn": bench.NODE_ASN, **bench.agent_config_changes(mode)})
+    (peer,) = config.peers
+    effective = peer.bfd or config.bfd
+    assert effective.enabled == (mode.interval_ms is not None)
+    if mode.interval_ms is not None:
+        assert (effective.min_rx_ms, effective.min_tx_ms, effective.multiplier) == (mode.interval_ms,) * 2 + (3,)
+    assert config.hold_time == peer.hold_time == 9 and not config.graceful_restart.enabled
