@@ -43,11 +43,12 @@ expiry: it first tries to send its NOTIFICATION over the dead connection (its lo
 once, "State changed to flush" 3 s later), so its hold-time figure includes that wait; after a BFD down it
 flushes at once.
 
-False downs: with BFD 300 ms x 3 between node1 and the peer, the peer's 50,000-prefix table is announced and
-withdrawn 3 times (enable/disable of `bulk`, timed until all are in / out of node1's kernel); BFD downs are
-counted on both sides over the whole test: bgpnet's Down counter, and BIRD's own log (`debug { events; }` of its
-BFD protocol), with its `show bfd sessions` line before and after and whether its BGP session stayed up. A BFD
-process starved of CPU by the transfer would miss its packets and bring the session down: expected 0.
+False downs: with BFD 300 ms x 3 (or `--false-down-mode`) between node1 and the peer, the peer's 50,000-prefix
+table is announced and withdrawn 3 times (enable/disable of `bulk`, timed until all are in / out of node1's
+kernel); BFD downs are counted on both sides over the whole test: bgpnet's Down counter, and BIRD's own log
+(`debug { events; }` of its BFD protocol), with its `show bfd sessions` line before and after and whether its
+BGP session stayed up. A BFD process starved of CPU by the transfer would miss its packets and bring the
+session down: expected 0.
 
 Prints tables (p50/p90 per mode and detector, ratio of the p50s, theory beside them; load averages) and one
 `JSON:` line. Figures, not verdicts: nothing is asserted about time.
@@ -68,6 +69,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (
+    BirdBfdSession,
     BirdControl,
     FibCounter,
     RouteEvents,
@@ -128,12 +130,12 @@ class Mode:
 
 
 MODES = {m.name: m for m in (Mode("bfd300", 300), Mode("bfd100", 100), Mode("hold", None))}
-FALSE_DOWN_MODE = MODES["bfd300"]
 
 
 # --- configuration (pure) --------------------------------------------------------------------------------------
 def bird_bfd_option(mode: Mode) -> str:
-    """A BIRD BGP protocol's BFD line: the per-session timers (BIRD >= 2.0.8), or nothing without BFD."""
+    """A BIRD BGP protocol's BFD line: the session's own timers (BIRD 2.0.12 takes them per protocol), or nothing
+    without BFD."""
     if mode.interval_ms is None:
         return ""
     return (f"bfd {{ min rx interval {mode.interval_ms} ms; min tx interval {mode.interval_ms} ms; "
@@ -224,13 +226,14 @@ def bird_bfd_downs(log_text: str, address: str) -> int:
 # --- detectors -------------------------------------------------------------------------------------------------
 class Detector:
     """A node that learns the feed from the peer and must notice the peer going silent. `session` is its
-    protocol's name at the peer, `interface` the peer's interface towards it, `peer_ip` the peer's address
-    as the detector sees it."""
+    protocol's name at the peer, `interface` the peer's interface towards it, `peer_ip` and `address` the two
+    ends of their link."""
 
     name: str
     session: str
     interface: str
     peer_ip: str
+    address: str
     ns: Netns
 
     def __init__(self) -> None:
@@ -262,7 +265,7 @@ class Detector:
 
 
 class BgpnetDetector(Detector):
-    name, session, interface, peer_ip = "bgpnet", "node1", "tonode", NODE_LINK[0]
+    name, session, interface, (peer_ip, address) = "bgpnet", "node1", "tonode", NODE_LINK
 
     def __init__(self, cluster: Cluster, node: ClusterNode) -> None:
         self.cluster, self.node, self.ns = cluster, node, node.ns
@@ -311,7 +314,7 @@ class BgpnetDetector(Detector):
 
 
 class BirdDetector(Detector):
-    name, session, interface, peer_ip = "bird", "birddet", "tobird", BIRD_LINK[0]
+    name, session, interface, (peer_ip, address) = "bird", "birddet", "tobird", BIRD_LINK
 
     def __init__(self, group: NetnsGroup, ns: Netns, workdir: Path) -> None:
         self.group, self.ns = group, ns
@@ -330,7 +333,7 @@ class BirdDetector(Detector):
             self.ctl = None
         self.router.stop(self.group)
 
-    def _session(self):
+    def _session(self) -> BirdBfdSession | None:
         assert self.ctl is not None
         return bird_bfd_sessions(self.ctl.command("show bfd sessions")).get(self.peer_ip)
 
@@ -402,9 +405,9 @@ class Bench:
         assert self.peer_ctl is not None
         return self.peer_ctl.command(text)
 
-    def peer_bfd(self, detector: Detector):
-        return bird_bfd_sessions(self.peer_command("show bfd sessions")).get(NODE_LINK[1] if detector is self.bgpnet
-                                                                             else BIRD_LINK[1])
+    def peer_bfd(self, detector: Detector) -> BirdBfdSession | None:
+        """The peer's BFD session towards the detector, as the peer sees it."""
+        return bird_bfd_sessions(self.peer_command("show bfd sessions")).get(detector.address)
 
     # one repetition
     def establish(self, detector: Detector, mode: Mode, learned: int) -> None:
@@ -439,10 +442,10 @@ class Bench:
         return {"detect_s": round(gone - started, 4), "recover_s": round(back - healed, 4), "cause": cause}
 
     # false downs
-    def false_downs(self, rounds: int) -> dict:
+    def false_downs(self, mode: Mode, rounds: int) -> dict:
         """The table announced and withdrawn `rounds` times on node1's BFD session (module docstring)."""
         detector = self.bgpnet
-        self.establish(detector, FALSE_DOWN_MODE, self.feed)
+        self.establish(detector, mode, self.feed)
         before = self._bfd_snapshot()
         log_offset = self.peer_log.stat().st_size
         with_feed = detector.baseline + self.feed
@@ -450,14 +453,14 @@ class Bench:
         for _ in range(rounds):
             announce.append(self._transfer("enable bulk", detector.counter, with_feed + self.table))
             withdraw.append(self._transfer("disable bulk", detector.counter, with_feed))
-        time.sleep(2 * FALSE_DOWN_MODE.theory_s)  # a late down would still be counted
+        time.sleep(2 * mode.theory_s)  # a late down would still be counted
         after = self._bfd_snapshot()
         with open(self.peer_log, errors="replace") as log:
             log.seek(log_offset)
-            peer_downs = bird_bfd_downs(log.read(), NODE_LINK[1])
+            peer_downs = bird_bfd_downs(log.read(), detector.address)
         self.peer_command(f"disable {detector.session}")
         detector.events.wait_count(detector.counter, detector.baseline, SESSION_TIMEOUT_S)
-        return {"prefixes": self.table, "rounds": rounds, "bfd": FALSE_DOWN_MODE.label,
+        return {"prefixes": self.table, "rounds": rounds, "bfd": mode.label,
                 "bgpnet_bfd_downs": after["bgpnet_downs"] - before["bgpnet_downs"], "peer_bfd_downs": peer_downs,
                 "peer_bfd_session": {"before": before["peer_session"], "after": after["peer_session"]},
                 "peer_bgp_since": {"before": before["peer_since"], "after": after["peer_since"]},
@@ -567,6 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=int, help="prefixes of the false-down test's table (default 50,000)")
     parser.add_argument("--detectors", default="bgpnet,bird", help="subset of bgpnet,bird (default both)")
     parser.add_argument("--no-false-downs", action="store_true", help="skip the false-down test")
+    parser.add_argument("--false-down-mode", default="bfd300", choices=[m for m in MODES if MODES[m].interval_ms],
+                        help="BFD timers of the false-down test (default bfd300)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (agent and BIRD logs)")
     parser.add_argument("--output", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
@@ -584,14 +589,14 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 results[mode.name] = measure_mode(bench, mode, repetitions)
             if not args.no_false_downs and "bgpnet" in args.detectors:
-                bench.start(FALSE_DOWN_MODE)
-                false_downs = bench.false_downs(3)
+                bench.start(MODES[args.false_down_mode])
+                false_downs = bench.false_downs(MODES[args.false_down_mode], 3)
         finally:
             bench.close()
     load_end = loadavg()
-    print(render(results), end="")
+    if results:
+        print(render(results))
     if false_downs:
-        print()
         print(render_false_downs(false_downs), end="")
     print(f"\nload average (1, 5, 15 min): start {load_start}, end {load_end}; per mode: "
           + ", ".join(f"{name}: {r['loadavg']}" for name, r in results.items()))
