@@ -1,9 +1,10 @@
 """Silent-failure detection with BFD: how soon a node drops the routes of a peer that went silent, bgpnet's agent
 against BIRD2 as the detecting node, with BFD at 300 ms x 3, at 100 ms x 3, and without BFD (hold time 9 s).
 
-    sudo flock /work/heavy.lock .venv/bin/python bench/bfd_detection.py                 # 10 repetitions (~12 min)
+    sudo .venv/bin/python bench/bfd_detection.py                # 10 repetitions, 50,000-prefix table (~10 min)
     sudo .venv/bin/python bench/bfd_detection.py --quick        # 2 repetitions, 2,000-prefix table (CI smoke)
     sudo .venv/bin/python bench/bfd_detection.py --modes bfd100 --repetitions 20 --no-false-downs
+    sudo .venv/bin/python bench/bfd_detection.py --modes '' --false-down-mode bfd100   # false downs alone
 
 Topology (fresh namespaces, prefix `bgpbfd`; every address below lives in one of them):
   peer     BIRD2, AS 65000: a static protocol `feed` (100 /26s from 10.128.0.0), a disabled one `bulk`

@@ -1,4 +1,4 @@
-"""The benchmark suite still runs end to end: `bench/run_all.py --quick` (tiny sizes, ~4 min) as CI runs it.
+"""The benchmark suite still runs end to end: `bench/run_all.py --quick` (tiny sizes, ~3 min) as CI runs it.
 
 Asserts that every benchmark produced its result with sane content (routes really installed and withdrawn on
 both receivers, memory and CPU read from live processes, convergence observed in both modes, silent failures
