@@ -140,48 +140,56 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _route(self, method: str, route: routing.Route, query: dict[str, str], is_watch: bool) -> None:
-        resource, namespace, name = route.resource, route.namespace, route.name
         dry_run = query.get("dryRun") == "All"
-        if name is None:
-            if method == "GET" and is_watch:
-                self._watch(resource, namespace, query)
-            elif method == "GET":
-                self._list(resource, namespace, query)
-            elif method == "POST" and (namespace is not None or not resource.namespaced):
-                obj = self._object_body(namespace)
-                self._send_json(201, self.server.owner.store.create(resource, obj, dry_run=dry_run))
-            elif method == "DELETE" and "deletecollection" in resource.verbs:
-                self._body()
-                items = self.server.owner.store.delete_collection(resource, namespace, _selection(resource, query),
-                                                                  dry_run=dry_run)
-                self._send_json(200, {"kind": resource.list_kind, "apiVersion": resource.api_version,
-                                      "metadata": {"resourceVersion": str(self.server.owner.store.rv)},
-                                      "items": [{k: v for k, v in i.items() if k not in ("kind", "apiVersion")}
-                                                for i in items]})
-            else:
-                raise errors.method_not_allowed()
+        if route.name is None:
+            self._collection(method, route, query, is_watch, dry_run)
             return
         store = self.server.owner.store
-        key = (namespace or "", name)
+        key = (route.namespace or "", route.name)
         if method == "GET":
-            self._send_json(200, store.get(resource, key))
+            self._send_json(200, store.get(route.resource, key))
         elif method == "PUT":
-            obj = self._object_body(namespace)
-            self._send_json(200, store.update(resource, key, obj, subresource=route.subresource, dry_run=dry_run))
+            obj = self._object_body(route.namespace)
+            self._send_json(200, store.update(route.resource, key, obj, subresource=route.subresource,
+                                              dry_run=dry_run))
         elif method == "PATCH":
-            self._patch(resource, key, route.subresource, dry_run)
+            self._patch(route.resource, key, route.subresource, dry_run)
         elif method == "DELETE" and not route.subresource:
-            options = self._body() or {}
-            obj, gone = store.delete(resource, key, preconditions=options.get("preconditions"), dry_run=dry_run)
-            if not gone or resource.return_deleted_object:
-                self._send_json(200, obj)
-                return
-            details = {"name": name, **({"group": resource.group} if resource.group else {}),
-                       "kind": resource.plural, "uid": obj["metadata"].get("uid")}
-            self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                  "details": details})
+            self._delete(route.resource, key, dry_run)
         else:
             raise errors.method_not_allowed()
+
+    def _collection(self, method: str, route: routing.Route, query: dict[str, str], is_watch: bool,
+                    dry_run: bool) -> None:
+        resource, namespace, store = route.resource, route.namespace, self.server.owner.store
+        if method == "GET" and is_watch:
+            self._watch(resource, namespace, query)
+        elif method == "GET":
+            self._list(resource, namespace, query)
+        elif method == "POST" and (namespace is not None or not resource.namespaced):
+            self._send_json(201, store.create(resource, self._object_body(namespace), dry_run=dry_run))
+        elif method == "DELETE" and "deletecollection" in resource.verbs:
+            self._body()  # DeleteOptions: nothing in them is modelled for a collection
+            items = store.delete_collection(resource, namespace, _selection(resource, query), dry_run=dry_run)
+            # DeleteCollection answers the list of what it deleted, as it was listed.
+            self._send_json(200, {"kind": resource.list_kind, "apiVersion": resource.api_version,
+                                  "metadata": {"resourceVersion": str(store.rv)},
+                                  "items": [{k: v for k, v in i.items() if k not in ("kind", "apiVersion")}
+                                            for i in items]})
+        else:
+            raise errors.method_not_allowed()
+
+    def _delete(self, resource: Resource, key: tuple[str, str], dry_run: bool) -> None:
+        options = self._body() or {}
+        obj, gone = self.server.owner.store.delete(resource, key, preconditions=options.get("preconditions"),
+                                                   dry_run=dry_run)
+        if not gone or resource.return_deleted_object:
+            self._send_json(200, obj)  # pending finalizers, or a registry that returns the deleted object
+            return
+        details = {"name": key[1], **({"group": resource.group} if resource.group else {}),
+                   "kind": resource.plural, "uid": obj["metadata"].get("uid")}
+        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "details": details})
 
     def _object_body(self, namespace: str | None) -> dict[str, Any]:
         obj = self._body() or {}

@@ -158,7 +158,7 @@ class ServiceStrategy(Strategy):
         if old is not None:
             old_ips, old_fams = list(old.get("clusterIPs") or []), list(old.get("ipFamilies") or [])
             if policy == "SingleStack":
-                if _same_cluster_ips(spec, old) and len(ips) > 1:
+                if ips == old_ips and len(ips) > 1:
                     ips = ips[:1]
                 if fams == old_fams and len(fams) > 1:
                     fams = fams[:1]

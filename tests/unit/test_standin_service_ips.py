@@ -201,3 +201,17 @@ def test_node_ports_are_allocated_unique_and_checked(make_api):
         "lb", type="LoadBalancer", externalTrafficPolicy="Local",
         ports=[{"name": "http", "port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}]))
     assert [p.node_port for p in kept.spec.ports] + [kept.spec.health_check_node_port] == ports
+
+
+@pytest.mark.parametrize(("cidrs", "message"), [
+    (("10.0.0.0/11",), "specified service CIDR 10.0.0.0/11 is too large; for 32-bit addresses, the mask must be >= 12"),
+    (("fd00::/100",), "specified service CIDR fd00::/100 is too large; for 128-bit addresses, the mask must be >= 108"),
+    (("10.96.0.0/16", "10.97.0.0/16"), "service CIDRs must be of different IP families (one IPv4, one IPv6) for "
+                                       "dual stack"),
+    (("10.96.0.1/16",), "service CIDR '10.96.0.1/16' is invalid: 10.96.0.1/16 has host bits set"),
+    ((), "at least one service CIDR is needed"),
+])
+def test_service_cidrs_the_apiserver_would_refuse(cidrs, message):
+    with pytest.raises(ValueError) as err:
+        KubeApiStandIn(service_cidrs=cidrs)
+    assert str(err.value) == message
