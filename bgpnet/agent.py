@@ -25,6 +25,7 @@ from pathlib import Path
 from bgpnet import cniconf, node_events
 from bgpnet.agent_passwords import PasswordCache
 from bgpnet.agent_ports import (
+    BfdPort,
     NextHopPort,
     NodeSourcePort,
     OutgoingNatPort,
@@ -33,8 +34,9 @@ from bgpnet.agent_ports import (
 )
 from bgpnet.agent_records import AgentCounters
 from bgpnet.agent_snapshot import AgentView, assemble
+from bgpnet.bfd.process import BfdChange
 from bgpnet.config import AgentConfig, PasswordRef
-from bgpnet.model import IPAddress, Md5Password, NodeInfo
+from bgpnet.model import BfdPeer, IPAddress, Md5Password, NodeInfo
 from bgpnet.nat.ruleset import enabled as nat_outgoing_enabled
 from bgpnet.node_readiness import gone_nodes, next_change, not_ready_since
 from bgpnet.peer_lifecycle import PeerLifecycle
@@ -66,7 +68,7 @@ from bgpnet.state import (
 )
 
 # Re-exported: callers and tests import the seams from here.
-__all__ = ["Agent", "AgentCounters", "NextHopPort", "NodeSourcePort", "RouteTablePort", "SpeakerPort"]
+__all__ = ["Agent", "AgentCounters", "BfdPort", "NextHopPort", "NodeSourcePort", "RouteTablePort", "SpeakerPort"]
 
 log = logging.getLogger("bgpnet.agent")
 
@@ -86,7 +88,8 @@ class Agent:
                  next_hops: NextHopPort | None = None,
                  set_network_available: Callable[[], None] | None = None,
                  outgoing_nat: OutgoingNatPort | None = None,
-                 record_event: Callable[[node_events.NodeEvent], None] | None = None) -> None:
+                 record_event: Callable[[node_events.NodeEvent], None] | None = None,
+                 make_bfd: Callable[[Callable[[BfdChange], None]], BfdPort] | None = None) -> None:
         self.config = config
         self.node_name = node_name
         self.cni_conf_dir = cni_conf_dir
@@ -99,7 +102,7 @@ class Agent:
         self._nodes: Mapping[str, NodeInfo] = {}
         self._intent = SpeakerIntent(frozenset(), frozenset())
         self._up: set[IPAddress] = set()
-        self._speaker_events: deque[SpeakerEvent] = deque()
+        self._speaker_events: deque[SpeakerEvent | BfdChange] = deque()
         self._drained = threading.Event()
         self._peers = PeerLifecycle(graceful_restart=config.graceful_restart.enabled,
                                     startup_grace_period=config.startup_grace_period)
@@ -114,6 +117,10 @@ class Agent:
         # reconcile that knows that Node.
         self._make_speaker = make_speaker
         self._speaker: SpeakerPort | None = None
+        # The BFD process is started the first time a peer has BFD enabled.
+        self._make_bfd = make_bfd
+        self._bfd: BfdPort | None = None
+        self._bfd_wanted: frozenset[BfdPeer] = frozenset()
         self._routes = RouteSync(route_table, next_hops, period=config.route_sync_period)
         self._speaker_starts = 0
         self._started = False
@@ -152,6 +159,12 @@ class Agent:
             self._drained.wait(0.1)
             self._drained.clear()
 
+    def _on_bfd_change(self, change: BfdChange) -> None:
+        # Queued with the speaker's events, so the RIB keeps one writer; never waits (a BFD down must not
+        # queue behind a full table).
+        self._speaker_events.append(change)
+        self._wake.set()
+
     def apply_speaker_events(self) -> None:
         """Apply the speaker events queued so far (the loop does this at the start of every round)."""
         with self._lock:
@@ -164,13 +177,14 @@ class Agent:
             self._record_speaker_event(self._speaker_events.popleft())
         self._drained.set()
 
-    def _record_speaker_event(self, event: SpeakerEvent) -> None:
+    def _record_speaker_event(self, event: SpeakerEvent | BfdChange) -> None:
         if isinstance(event, RoutesReceived) and event.malformed is not None:
             self._count_malformed(event.peer, event.malformed)
         if isinstance(event, RoutesReceived):
-            if self._peers.disabled(event.peer):
-                # Torn down for max-prefix; UPDATEs still in flight are refused as a whole.
-                for rejected in self.rib.reject_all(event.peer, event.announced, MAX_PREFIX):
+            disabled = self._peers.disabled(event.peer)
+            if disabled is not None:
+                # Torn down for max-prefix or declared dead by BFD; UPDATEs still in flight are refused whole.
+                for rejected in self.rib.reject_all(event.peer, event.announced, disabled):
                     self.counters.rejected[(rejected.peer, rejected.reason)] += 1
                 return
             policy = self._policy_for(event.peer)
@@ -223,10 +237,25 @@ class Agent:
             learned = dict(self.rib.routes)
             self.rib = Rib()
             self._peers.speaker_restarted(learned, self._peer_addresses(), self._clock())
+        elif isinstance(event, BfdChange):
+            self._record_bfd_change(event)
         elif isinstance(event, BadMessage):
             self.counters.bad_speaker_messages += 1
             self.counters.error(f"bad speaker message: {event.error}")
             log.warning("bad speaker message error=%s", event.error)
+
+    def _record_bfd_change(self, change: BfdChange) -> None:
+        self.counters.bfd_changes[(change.peer, change.new)] += 1
+        if change.failed:
+            # The next round leaves the peer out of the speaker: ExaBGP then tears its BGP session down.
+            dropped = self._peers.bfd_failed(change.peer, self.rib)
+            log.warning("BFD session down: peer declared dead, BGP session torn down peer=%s diag=%d "
+                        "routes_removed=%d", change.peer, change.diag, dropped)
+            self.counters.error(f"BFD session down for {change.peer} (diag {change.diag})")
+            self._record_event(node_events.bfd_down(str(change.peer), change.diag))
+        elif change.new == "Up" and self._peers.bfd_up(change.peer):
+            log.info("BFD session up again: BGP session restored peer=%s", change.peer)
+            self._record_event(node_events.bfd_up(str(change.peer)))
 
     def _policy_for(self, peer: IPAddress) -> ImportPolicy:
         return self._intent.policy_for(peer) or import_policy(self.config, self._nodes.get(self.node_name),
@@ -338,6 +367,8 @@ class Agent:
                 self._problems = intent.problems
             if me is not None:
                 self._peers.peers_known({p.address for p in intent.peers})
+            if self._peers.bfd_sessions({p.address for p in intent.bfd}):
+                self._wake.set()  # a peer held down by BFD lost its BFD session: the next round brings it back
             intent_changed = intent != self._intent
             if intent_changed:
                 self._forget_removed_peers(intent)
@@ -353,6 +384,7 @@ class Agent:
             self._speaker.start()
         if self._speaker is not None:
             self._speaker.set(intent.peers, intent.announcements)
+        self._set_bfd(intent.bfd)
         if me is not None and me.pod_cidrs and cniconf.write_conflist(self.cni_conf_dir, me.pod_cidrs,
                                                                       self.config.cni):
             log.info("wrote CNI conflist dir=%s pod_cidrs=%s", self.cni_conf_dir,
@@ -367,6 +399,18 @@ class Agent:
         self._count_route_errors(result)
         self.counters.reconciles += 1
         self._report_network(now)
+
+    def _set_bfd(self, peers: frozenset[BfdPeer]) -> None:
+        """Hand the wanted BFD sessions to the BFD process, started the first time there are any."""
+        if peers == self._bfd_wanted:
+            return
+        if self._bfd is None:
+            if self._make_bfd is None:
+                return
+            self._bfd = self._make_bfd(self._on_bfd_change)
+            self._bfd.start()
+        self._bfd.set(peers)
+        self._bfd_wanted = peers
 
     def _live_nodes(self, now: float) -> Mapping[str, NodeInfo]:
         """The Nodes to peer with: all of them, minus those NotReady too long (notReadyGracePeriod, off by
@@ -427,6 +471,8 @@ class Agent:
         self._wake.set()
         if self._speaker is not None:
             self._speaker.stop()
+        if self._bfd is not None:
+            self._bfd.stop()
         self._routes.close()
 
     # --- read-only views for status and metrics ---------------------------------------------------------
@@ -468,5 +514,7 @@ class Agent:
                                age_s=max(0.0, now - self._heartbeat), stall_after_s=self.stall_after()),
                     LoopStatus("node-source", alive=self._node_thread is None or self._node_thread.is_alive()),
                 ),
-                peers_down_limit_s=self.config.liveness_peers_down_after)
-        return assemble(view, self._speaker, self._node_source, self.config.cni.data_dir)
+                peers_down_limit_s=self.config.liveness_peers_down_after,
+                bfd=tuple(self._bfd_wanted), bfd_changes=Counter(self.counters.bfd_changes),
+                bfd_held=self._peers.bfd_held())
+        return assemble(view, self._speaker, self._node_source, self.config.cni.data_dir, self._bfd)

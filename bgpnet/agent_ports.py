@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
-from bgpnet.model import BgpPeer, IPAddress, IPNetwork, KernelRoute
+from bgpnet.bfd.process import BfdSessionState
+from bgpnet.model import BfdPeer, BgpPeer, IPAddress, IPNetwork, KernelRoute
 from bgpnet.prefix import Prefix
 from bgpnet.routes.table import ApplyResult
 from bgpnet.snapshot import LoopStatus
@@ -58,6 +59,21 @@ class SpeakerPort(Protocol):
     def pid(self) -> int | None: ...
     def sessions(self) -> Mapping[IPAddress, SessionState]: ...
     def loops(self) -> tuple[LoopStatus, ...]: ...
+
+
+class BfdPort(Protocol):
+    """The BFD process (bgpnet.bfd.process.BfdProcess): single-hop BFD sessions beside BGP sessions."""
+
+    def start(self) -> None: ...
+    def set(self, peers: Collection[BfdPeer]) -> None: ...
+    def stop(self) -> None: ...
+
+    # For status and metrics.
+    restarts: int
+
+    @property
+    def pid(self) -> int | None: ...
+    def sessions(self) -> Mapping[IPAddress, BfdSessionState]: ...
 
 
 class OutgoingNatPort(Protocol):

@@ -25,6 +25,8 @@ class AgentCounters:
     session_changes: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
     # Malformed UPDATEs by (peer, RFC 7606 action).
     malformed: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
+    # BFD state transitions by (peer, state entered).
+    bfd_changes: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
 
     def error(self, message: str) -> None:
         self.last_errors = [*self.last_errors[-9:], message]

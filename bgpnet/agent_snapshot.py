@@ -10,13 +10,22 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bgpnet import __version__, cniconf, ipam_usage
-from bgpnet.agent_ports import NodeSourcePort, SpeakerPort
-from bgpnet.model import BgpPeer, IPAddress, IPNetwork
-from bgpnet.snapshot import AgentSnapshot, KubeStatus, LoopStatus, PeerStatus, RouteSyncStatus, SpeakerStatus
+from bgpnet.agent_ports import BfdPort, NodeSourcePort, SpeakerPort
+from bgpnet.model import BfdPeer, BgpPeer, IPAddress, IPNetwork
+from bgpnet.snapshot import (
+    AgentSnapshot,
+    BfdProcessStatus,
+    BfdStatus,
+    KubeStatus,
+    LoopStatus,
+    PeerStatus,
+    RouteSyncStatus,
+    SpeakerStatus,
+)
 from bgpnet.speaker.sessions import ESTABLISHED, IDLE, SessionState
 
 
@@ -44,10 +53,13 @@ class AgentView:
     last_errors: tuple[str, ...]
     loops: tuple[LoopStatus, ...]
     peers_down_limit_s: float = 0.0
+    bfd: tuple[BfdPeer, ...] = ()  # the BFD sessions wanted
+    bfd_changes: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
+    bfd_held: frozenset[IPAddress] = frozenset()  # peers declared dead by BFD, kept out of the speaker
 
 
 def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSourcePort,
-             ipam_data_dir: str) -> AgentSnapshot:
+             ipam_data_dir: str, bfd: BfdPort | None = None) -> AgentSnapshot:
     """The snapshot from the agent's own view and its adapters' reports (no speaker yet: our own Node is not
     known, ExaBGP is not started; sessions are then what the agent itself saw)."""
     sessions: Mapping[IPAddress, SessionState] = {}
@@ -86,7 +98,25 @@ def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSour
         startup_sync_pending=view.startup_sync_pending, announced=view.announced, peers=tuple(peer_statuses),
         routes=view.routes, kube=kube_status(node_source), speaker=speaker_status, ipam=ipam, loops=loops,
         reconciles=view.reconciles, reconcile_failures=view.reconcile_failures, last_errors=view.last_errors,
-        peers_down_limit_s=view.peers_down_limit_s)
+        peers_down_limit_s=view.peers_down_limit_s, bfd=bfd_statuses(view, bfd),
+        bfd_process=BfdProcessStatus() if bfd is None else BfdProcessStatus(
+            running=bfd.pid is not None, pid=bfd.pid, restarts=bfd.restarts))
+
+
+def bfd_statuses(view: AgentView, bfd: BfdPort | None) -> tuple[BfdStatus, ...]:
+    """Every wanted BFD session, with what the BFD process last reported of it."""
+    sessions = bfd.sessions() if bfd is not None else {}
+    out = []
+    for wanted in sorted(view.bfd, key=lambda p: (p.address.version, p.address.packed)):
+        ip = wanted.address
+        session = sessions.get(ip)
+        out.append(BfdStatus(
+            peer=str(ip), state=session.state if session else "Down", diag=session.diag if session else 0,
+            configured_detect_ms=float(wanted.multiplier * wanted.min_rx_ms),
+            negotiated_detect_ms=session.detect_ms if session else 0.0, tx_ms=session.tx_ms if session else 0.0,
+            state_changes={state: n for (p, state), n in sorted_by_reason(view.bfd_changes, ip)},
+            holding_bgp_down=ip in view.bfd_held))
+    return tuple(out)
 
 
 def sorted_by_reason(counts: Counter[tuple[IPAddress, str]], peer: IPAddress) -> list[tuple[tuple[IPAddress, str],

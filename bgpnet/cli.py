@@ -139,6 +139,7 @@ def _tune_gc_for_route_tables() -> None:
 def run_agent(args: argparse.Namespace) -> int:
     # Adapters are imported here, not at module top: `bgpnet --help` should not pay for kubernetes/pyroute2.
     from bgpnet.agent import Agent
+    from bgpnet.bfd.process import BfdProcess
     from bgpnet.config import ConfigError, load_config_text
     from bgpnet.kube.client import KubeConfigError, api_client
     from bgpnet.kube.events import NodeEventRecorder, NodeEventWriter
@@ -188,6 +189,7 @@ def run_agent(args: argparse.Namespace) -> int:
             "bgpnet agent has programmed this node's routes"),
         outgoing_nat=OutgoingNat(),
         record_event=events.emit,
+        make_bfd=BfdProcess,
     )
     server = None
     if args.metrics_address:

@@ -6,8 +6,9 @@ every code path. Instead each scrape takes one `AgentSnapshot` and `families()` 
 from it, so a scrape is consistent in itself and a metric can never disagree with `bgpnet status`.
 
 Label values are bounded: `peer`/`peer_asn` by the configured peers (series of a removed peer disappear with
-it), `reason` by the import policy's and the route table's fixed labels, `family` by ipv4/ipv6, `type` by
-the watch event types (anything unexpected counts as "other"), `pod_cidr` by this node's pod CIDRs.
+it), BFD's `state` by RFC 5880's four states, `reason` by the import policy's and the route table's fixed
+labels, `family` by ipv4/ipv6, `type` by the watch event types (anything unexpected counts as "other"),
+`pod_cidr` by this node's pod CIDRs.
 Everything is registered on a registry of its own, never on prometheus_client's global one.
 """
 
@@ -184,6 +185,35 @@ def speaker_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
                    "ExaBGP restarts because its API helper did not hand over its pipes", speaker.channel_restarts)
 
 
+BFD_STATES = ("AdminDown", "Down", "Init", "Up")
+
+
+def bfd_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
+    up = GaugeMetricFamily("bgpnet_bfd_session_up", "1 when the BFD session with the peer is Up",
+                           labels=["peer"])
+    changes = CounterMetricFamily("bgpnet_bfd_session_state_changes_total",
+                                  "BFD session transitions, by the state entered", labels=["peer", "state"])
+    detection = GaugeMetricFamily(
+        "bgpnet_bfd_detection_time_seconds",
+        "BFD detection time: configured (multiplier x minRx) and negotiated with the peer (0 until it is heard)",
+        labels=["peer", "kind"])
+    held = GaugeMetricFamily("bgpnet_bfd_bgp_held_down",
+                             "1 while BFD has declared the peer dead and its BGP session is kept down",
+                             labels=["peer"])
+    for session in snapshot.bfd:
+        up.add_metric([session.peer], 1.0 if session.up else 0.0)
+        for state in BFD_STATES:
+            changes.add_metric([session.peer, state], session.state_changes.get(state, 0))
+        detection.add_metric([session.peer, "configured"], session.configured_detect_ms / 1000)
+        detection.add_metric([session.peer, "negotiated"], session.negotiated_detect_ms / 1000)
+        held.add_metric([session.peer], 1.0 if session.holding_bgp_down else 0.0)
+    yield from (up, changes, detection, held)
+    process = snapshot.bfd_process
+    yield _gauge("bgpnet_bfd_process_up", "1 when the BFD process is running (0 also when no peer has BFD)",
+                 1.0 if process.running else 0.0)
+    yield _counter("bgpnet_bfd_process_restarts_total", "BFD process restarts after it exited", process.restarts)
+
+
 def ipam_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
     in_use = GaugeMetricFamily("bgpnet_ipam_addresses_in_use", "Pod addresses reserved by bgpnet-cni",
                                labels=["pod_cidr"])
@@ -214,7 +244,8 @@ def families(snapshot: AgentSnapshot, build: dict[str, str] | None = None) -> li
     """Every bgpnet metric family for one snapshot (pure)."""
     parts: Iterable[Iterator[Metric]] = (
         agent_families(snapshot, build or {"version": snapshot.version}), peer_families(snapshot),
-        route_families(snapshot), kube_families(snapshot), speaker_families(snapshot), ipam_families(snapshot))
+        route_families(snapshot), kube_families(snapshot), speaker_families(snapshot), bfd_families(snapshot),
+        ipam_families(snapshot))
     return [family for part in parts for family in part]
 
 

@@ -106,6 +106,17 @@ class BgpPeer:
 
 
 @dataclass(frozen=True)
+class BfdPeer:
+    """One single-hop BFD session (RFC 5881) as the BFD process should run it, beside a BGP session."""
+
+    address: IPAddress
+    local_address: IPAddress
+    min_tx_ms: int = 300
+    min_rx_ms: int = 300
+    multiplier: int = 3
+
+
+@dataclass(frozen=True)
 class Announcement:
     """One prefix this node announces, with the communities attached to it (same to every peer)."""
 

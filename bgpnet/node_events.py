@@ -83,6 +83,21 @@ def session_down(peer: str, asn: int, reason: str) -> NodeEvent:
     return NodeEvent(WARNING, "BGPSessionDown", f"BGP session with {peer} (AS {asn}) went down: {reason}")
 
 
+BFD_DIAGNOSTICS = {1: "control detection time expired", 3: "neighbor signaled session down",
+                   7: "administratively down"}
+
+
+def bfd_down(peer: str, diag: int) -> NodeEvent:
+    why = BFD_DIAGNOSTICS.get(diag, f"diagnostic {diag}")
+    return NodeEvent(WARNING, "BFDSessionDown",
+                     f"BFD session with {peer} went down ({why}): its routes were removed and its BGP session "
+                     "torn down")
+
+
+def bfd_up(peer: str) -> NodeEvent:
+    return NodeEvent(NORMAL, "BFDSessionUp", f"BFD session with {peer} is Up again: BGP session restored")
+
+
 def route_refused(peer: str, reason: str) -> NodeEvent:
     """No prefix in the message: a peer sending 50k refused routes makes one Event whose count grows, and
     `bgpnet status` lists the refusals by reason."""

@@ -14,6 +14,11 @@ Restarts keep forwarding (graceful restart, RFC 4724; the bookkeeping is in bgpn
 A peer over its max-prefix limit with action `teardown` is disabled (left out of the speaker's peers) until its
 restart time is over, like a Cisco `maximum-prefix ... restart N`.
 
+A peer whose BFD session went from Up to Down is declared dead (RFC 5882 §3.2): its routes go at once, whatever
+graceful restart would keep (§4.3: BFD saw the forwarding path fail, so there is nothing to keep forwarding
+on), and it is disabled until its BFD session is Up again; leaving it out of the speaker's peers is what tears
+its BGP session down through ExaBGP. Its BFD session keeps running meanwhile (bgpnet.state.SpeakerIntent.bfd).
+
 No I/O and no lock of its own: the agent calls it under its lock, with the RIB of the moment (an ExaBGP restart
 replaces the RIB) and the import policy of each peer.
 """
@@ -25,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 
 from bgpnet.config import TEARDOWN, WARN
 from bgpnet.model import IPAddress, KernelRoute
-from bgpnet.policy import ImportPolicy
+from bgpnet.policy import BFD_DOWN, MAX_PREFIX, ImportPolicy
 from bgpnet.prefix import Prefix
 from bgpnet.rib import Rib
 from bgpnet.speaker.events import EndOfRib, GracefulRestart, PeerOpen
@@ -47,6 +52,8 @@ class PeerLifecycle:
         # Peers torn down for max-prefix: address -> when they may come back.
         self._disabled: dict[IPAddress, float] = {}
         self._limit_warned: set[IPAddress] = set()
+        # Peers declared dead by BFD, until their BFD session is Up again.
+        self._bfd_down: set[IPAddress] = set()
 
     # --- session events -------------------------------------------------------------------------------------
     def opened(self, event: PeerOpen, rib: Rib, policy_for: PolicyFor) -> None:
@@ -112,9 +119,35 @@ class PeerLifecycle:
             self.start_stale_period(learned, peers, now)
             log.warning("speaker restarted: keeping %d routes as stale until peers re-send", len(learned))
 
-    # --- max-prefix --------------------------------------------------------------------------------------
-    def disabled(self, peer: IPAddress) -> bool:
-        return peer in self._disabled
+    # --- disabled peers: max-prefix and BFD ----------------------------------------------------------------
+    def disabled(self, peer: IPAddress) -> str | None:
+        """Why the peer is left out of the speaker now (its in-flight UPDATEs are refused), None if it is not."""
+        if peer in self._bfd_down:
+            return BFD_DOWN
+        return MAX_PREFIX if peer in self._disabled else None
+
+    def bfd_failed(self, peer: IPAddress, rib: Rib) -> int:
+        """BFD declared the path to the peer dead: its routes go now, held ones included, and it stays out of
+        the speaker until `bfd_up`; how many routes the RIB held."""
+        self._bfd_down.add(peer)
+        return self.drop(peer, rib)
+
+    def bfd_up(self, peer: IPAddress) -> bool:
+        """The peer's BFD session is Up: its BGP session may come back. Whether it had been held down."""
+        if peer not in self._bfd_down:
+            return False
+        self._bfd_down.discard(peer)
+        return True
+
+    def bfd_held(self) -> frozenset[IPAddress]:
+        return frozenset(self._bfd_down)
+
+    def bfd_sessions(self, peers: Collection[IPAddress]) -> bool:
+        """The peers that have a BFD session now: a peer that lost its session (BFD switched off for it, its
+        Node deleted) can never come Up again, so it is no longer held down. Whether one was released."""
+        released = self._bfd_down - set(peers)
+        self._bfd_down -= released
+        return bool(released)
 
     def check_prefix_limit(self, peer: IPAddress, policy: ImportPolicy, rib: Rib, now: float) -> None:
         action = rib.over_limit.get(peer)
@@ -133,12 +166,13 @@ class PeerLifecycle:
                         policy.max_prefixes, rib.accepted(peer))
 
     def expire_disabled(self, now: float) -> frozenset[IPAddress]:
-        """The peers still torn down for max-prefix (those whose time is over come back)."""
+        """The peers left out of the speaker: still torn down for max-prefix (those whose time is over come
+        back) or declared dead by BFD."""
         for peer, until in list(self._disabled.items()):
             if now >= until:
                 del self._disabled[peer]
                 log.info("re-enabling peer after max-prefix teardown peer=%s", peer)
-        return frozenset(self._disabled)
+        return frozenset(self._disabled) | frozenset(self._bfd_down)
 
     # --- the reconcile round -----------------------------------------------------------------------------
     def adopt_leftovers(self, routes: dict[Prefix, KernelRoute], now: float) -> None:

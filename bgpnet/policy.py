@@ -17,10 +17,11 @@ OWN_CIDR = "own-pod-cidr"
 AS_PATH_LOOP = "as-path-loop"
 NEXT_HOP_FAMILY = "next-hop-family"
 MAX_PREFIX = "max-prefix"
+BFD_DOWN = "bfd-down"  # in flight from a peer BFD has declared dead
 WRONG_ORIGIN = "wrong-origin"
 POD_CIDR_MORE_SPECIFIC = "pod-cidr-more-specific"
 REASONS = (OUTSIDE_CLUSTER, OWN_CIDR, AS_PATH_LOOP, NEXT_HOP_FAMILY, MAX_PREFIX, WRONG_ORIGIN,
-           POD_CIDR_MORE_SPECIFIC)
+           POD_CIDR_MORE_SPECIFIC, BFD_DOWN)
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,33 @@ class SpeakerStatus:
 
 
 @dataclass(frozen=True)
+class BfdStatus:
+    """One BFD session (RFC 5880) beside a BGP session. Detection times are in milliseconds: `configured` is
+    multiplier x minRx, what detection takes when the peer runs the same settings; `negotiated` is what the
+    session uses now, the peer's multiplier x max(our minRx, its minTx) (0 until the peer is heard)."""
+
+    peer: str
+    state: str = "Down"  # AdminDown / Down / Init / Up
+    diag: int = 0
+    configured_detect_ms: float = 0.0
+    negotiated_detect_ms: float = 0.0
+    tx_ms: float = 0.0
+    state_changes: Mapping[str, int] = field(default_factory=dict)  # state entered -> transitions
+    holding_bgp_down: bool = False  # declared dead: its BGP session stays down until BFD is Up again
+
+    @property
+    def up(self) -> bool:
+        return self.state == "Up"
+
+
+@dataclass(frozen=True)
+class BfdProcessStatus:
+    running: bool = False
+    pid: int | None = None
+    restarts: int = 0
+
+
+@dataclass(frozen=True)
 class IpamPool:
     """Addresses reserved by bgpnet-cni in one pod CIDR, and how many it can hand out."""
 
@@ -156,6 +183,8 @@ class AgentSnapshot:
     reconcile_failures: int = 0
     last_errors: tuple[str, ...] = ()
     peers_down_limit_s: float = 0.0   # liveness fails when every peer has been down this long (0: never)
+    bfd: tuple[BfdStatus, ...] = ()
+    bfd_process: BfdProcessStatus = BfdProcessStatus()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

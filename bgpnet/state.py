@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from bgpnet.config import (
@@ -33,6 +33,7 @@ from bgpnet.config import (
     NODE_LARGE_COMMUNITIES_KEY,
     NODE_PEERS_KEY,
     AgentConfig,
+    BfdSettings,
     ConfigError,
     ImportOptions,
     PasswordRef,
@@ -41,7 +42,7 @@ from bgpnet.config import (
     import_options,
     parse_peer,
 )
-from bgpnet.model import Announcement, BgpPeer, IPAddress, Md5Password, NodeInfo
+from bgpnet.model import Announcement, BfdPeer, BgpPeer, IPAddress, Md5Password, NodeInfo
 from bgpnet.policy import ImportPolicy, NodeOrigin, OriginTable
 
 
@@ -53,6 +54,9 @@ class SpeakerIntent:
     policies: tuple[tuple[IPAddress, ImportPolicy], ...] = ()
     # Configuration that could not be used (bad annotations, missing passwords); logged by the agent.
     problems: tuple[str, ...] = field(default=(), compare=False)
+    # BFD sessions to run, for every peer with BFD enabled, also those left out of `peers` for now (a BFD
+    # session that went down keeps running: its coming back up is what brings the BGP session back).
+    bfd: frozenset[BfdPeer] = frozenset()
 
     def policy_for(self, peer: IPAddress) -> ImportPolicy | None:
         return dict(self.policies).get(peer)
@@ -118,7 +122,8 @@ def node_peer_specs(config: AgentConfig, me: NodeInfo, problems: list[str] | Non
             if not isinstance(raw, list):
                 raise ConfigError(NODE_PEERS_KEY, "must be a JSON list of peers")
             for i, item in enumerate(raw):
-                spec = parse_peer(f"{NODE_PEERS_KEY}[{i}]", item, allow_selector=False)
+                spec = parse_peer(f"{NODE_PEERS_KEY}[{i}]", item, allow_selector=False,
+                                  bfd_base=config.bfd)
                 if spec.import_options is not None:
                     spec = _with_options(spec, import_options(f"{NODE_PEERS_KEY}[{i}].importPolicy",
                                                               item["importPolicy"], config.import_options))
@@ -160,7 +165,7 @@ def other_version(version: int) -> int:
 def configured_peers(config: AgentConfig, me: NodeInfo, *, sources: Mapping[IPAddress, IPAddress],
                      passwords: Mapping[PasswordRef, Md5Password], problems: list[str],
                      other_sources: Mapping[IPAddress, IPAddress] | None = None
-                     ) -> list[tuple[BgpPeer, ImportOptions]]:
+                     ) -> list[tuple[BgpPeer, ImportOptions, BfdSettings]]:
     """Global and per-node peers bound to this node: its ASN as local AS, the kernel's source address
     towards the peer as local address (else the node's InternalIP of that family), the resolved password,
     and for a multiprotocol session the next hop of the other family (see `_families`)."""
@@ -189,7 +194,7 @@ def configured_peers(config: AgentConfig, me: NodeInfo, *, sources: Mapping[IPAd
                        md5=md5, ttl=spec.multihop,
                        families=() if versions == (spec.address.version,) else versions,
                        other_family_next_hop=other_next_hop)
-        out.append((peer, spec.import_options or config.import_options))
+        out.append((peer, spec.import_options or config.import_options, spec.bfd or config.bfd))
     return out
 
 
@@ -253,18 +258,41 @@ def speaker_intent(config: AgentConfig, me: NodeInfo | None, nodes: Mapping[str,
     policies: dict[IPAddress, ImportPolicy] = {}
     peers: dict[IPAddress, BgpPeer] = {}
     # A configured peer wins over a mesh session to the same address (e.g. a node acting as a router).
+    bfd: dict[IPAddress, BfdSettings] = {}
     for peer in mesh_peers(config, me, nodes):
         peers[peer.address] = peer
         policies[peer.address] = _policy(config, me, own, config.import_options, origins)
-    for peer, options in configured:
+        bfd[peer.address] = config.bfd
+    for peer, options, settings in configured:
         peers[peer.address] = peer
         policies[peer.address] = _policy(config, me, peer.local_asn, options, origins)
+        bfd[peer.address] = settings
+    sessions = bfd_sessions(peers.values(), bfd, problems)
     for address in disabled:
         peers.pop(address, None)
         policies.pop(address, None)
     return SpeakerIntent(frozenset(peers.values()), announcements(config, me, problems),
                          tuple(sorted(policies.items(), key=lambda kv: (kv[0].version, kv[0].packed))),
-                         tuple(problems))
+                         tuple(problems), sessions)
+
+
+def bfd_sessions(peers: Iterable[BgpPeer], settings: Mapping[IPAddress, BfdSettings], problems: list[str]
+                 ) -> frozenset[BfdPeer]:
+    """A BFD session beside every BGP session whose BFD is enabled, from the same local address. Single-hop
+    only (RFC 5881): a multihop peer's packets arrive with a TTL below 255 and a BFD speaker must drop them,
+    so BFD is not run for it and the operator is told."""
+    sessions = set()
+    for peer in peers:
+        wanted = settings.get(peer.address)
+        if wanted is None or not wanted.enabled:
+            continue
+        if peer.ttl is not None:
+            problems.append(f"peer {peer.address}: BFD is single-hop only (RFC 5881) and this peer is multihop; "
+                            "BFD not run for it")
+            continue
+        sessions.add(BfdPeer(peer.address, peer.local_address, min_tx_ms=wanted.min_tx_ms,
+                             min_rx_ms=wanted.min_rx_ms, multiplier=wanted.multiplier))
+    return frozenset(sessions)
 
 
 def origin_table(config: AgentConfig, me: NodeInfo, nodes: Mapping[str, NodeInfo]) -> OriginTable:

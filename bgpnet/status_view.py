@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bgpnet.snapshot import AgentSnapshot, PeerStatus
+from bgpnet.snapshot import AgentSnapshot, BfdStatus, PeerStatus
 
 STATE_NAMES = {"established": "Established", "connected": "Connect", "idle": "Idle", "down": "Down"}
 
@@ -53,11 +53,32 @@ def _state(peer: PeerStatus) -> str:
 def peers_table(snapshot: AgentSnapshot) -> str:
     if not snapshot.peers:
         return "No BGP peers configured."
-    rows = [(p.address, p.asn, _state(p), _since(p, snapshot.taken_at), p.prefixes_accepted,
-             p.prefixes_advertised, sum(p.rejected.values()), _malformed(p), p.description)
+    bfd = {s.peer: s.state for s in snapshot.bfd}
+    rows = [(p.address, p.asn, _state(p), _since(p, snapshot.taken_at), bfd.get(p.address, "-"),
+             p.prefixes_accepted, p.prefixes_advertised, sum(p.rejected.values()), _malformed(p), p.description)
             for p in snapshot.peers]
-    return table(("PEER", "ASN", "STATE", "SINCE", "IN", "OUT", "REJECTED", "MALFORMED", "DESCRIPTION"), rows,
-                 right=frozenset({1, 4, 5, 6}))
+    return table(("PEER", "ASN", "STATE", "SINCE", "BFD", "IN", "OUT", "REJECTED", "MALFORMED", "DESCRIPTION"),
+                 rows, right=frozenset({1, 5, 6, 7}))
+
+
+DIAGNOSTICS = {0: "-", 1: "detection time expired", 3: "neighbor said down", 7: "admin down"}
+
+
+def bfd_table(snapshot: AgentSnapshot) -> str:
+    """The BFD sessions, with their negotiated and configured detection times and what they hold down."""
+    rows = [(s.peer, s.state, _ms(s.negotiated_detect_ms), _ms(s.configured_detect_ms), _ms(s.tx_ms),
+             s.state_changes.get("Down", 0), DIAGNOSTICS.get(s.diag, str(s.diag)), _bfd_effect(s))
+            for s in snapshot.bfd]
+    return table(("BFD PEER", "STATE", "DETECT", "CONFIGURED", "TX", "DOWNS", "LAST DIAG", "BGP"), rows,
+                 right=frozenset({2, 3, 4, 5}))
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}ms" if value else "-"
+
+
+def _bfd_effect(session: BfdStatus) -> str:
+    return "held down until BFD is Up" if session.holding_bgp_down else "-"
 
 
 def _malformed(peer: PeerStatus) -> str:
@@ -91,6 +112,11 @@ def render(snapshot: AgentSnapshot, health: Mapping[str, Any] | None = None) -> 
     lines.append(f"Kubernetes API: {'reachable' if kube.reachable else 'UNREACHABLE'}, {kube.nodes} nodes, "
                  f"last sync {_when(kube.last_sync_time, now)}, {kube.relists} re-lists, {kube.api_errors} errors")
     lines += ["", peers_table(snapshot), ""]
+    if snapshot.bfd:
+        process = snapshot.bfd_process
+        lines.append(f"BFD process: {'pid ' + str(process.pid) if process.running else 'NOT RUNNING'}, "
+                     f"{process.restarts} restarts")
+        lines += [bfd_table(snapshot), ""]
     lines.append("Announced: " + (", ".join(snapshot.announced) or "nothing"))
     routes = snapshot.routes
     total = sum(routes.installed.values())

@@ -8,12 +8,14 @@ but BFD: standard library only, one `select` loop, a few sockets.
 Talks to its parent over stdin/stdout, one JSON object per line:
 - in:  {"peers": [{"peer": "172.31.0.1", "local": "172.31.0.11", "min_tx_ms": 300, "min_rx_ms": 300,
         "multiplier": 3}, ...]}  — the whole wanted set; sessions are added, re-timed (Poll) or removed;
-- out: {"peer": "172.31.0.1", "state": "Up", "old": "Init", "diag": 0, "detect_ms": 3000.0, "tx_ms": 1000.0}
+- out: {"peer": "172.31.0.1", "state": "Up", "old": "Init", "diag": 0, "remote": "Init", "detect_ms": 3000.0,
+        "tx_ms": 1000.0}
         on every state change; {"peer": ..., "timers": true, "detect_ms": 900.0, "tx_ms": 300.0} when the
         negotiated detection time or transmit interval changes (a session comes Up at the slow 1 s rate and
         both sides then switch to their configured rates with a Poll sequence); {"ready": true} once the
         sockets are bound.
-EOF on stdin ends the process (the agent is gone); so does SIGTERM.
+EOF on stdin ends the process (the agent is gone); so does SIGTERM. Either way every session is first sent
+AdminDown (see `shut_down`).
 
 RFC 5881 on the wire: Control packets to UDP port 3784 from a source port in 49152–65535 that stays the same
 for the session, IP TTL / hop limit 255 on every packet, and only packets that arrive with 255 are accepted
@@ -28,6 +30,7 @@ import json
 import os
 import random
 import select
+import signal
 import socket
 import struct
 import sys
@@ -172,6 +175,7 @@ class BfdDaemon:
                 if fd == control:
                     chunk = os.read(control, 65536)
                     if not chunk:
+                        self.shut_down()
                         return
                     buffer += chunk
                     while b"\n" in buffer:
@@ -180,6 +184,19 @@ class BfdDaemon:
                 else:
                     self._receive(fd)
             self._tick()
+
+    def shut_down(self) -> None:
+        """The agent stopped (stdin closed) or we were told to terminate: every session goes AdminDown. A peer
+        must not take that for a failed path (RFC 5882 §3.2), so a node whose agent restarts keeps its routes
+        at the peers under BGP graceful restart instead of losing them when BFD falls silent. The packet is
+        sent twice: one loss should not turn a restart into a detected failure."""
+        for entry in self._sessions.values():
+            entry.session.admin(True)
+            for _ in range(2):
+                self._send(entry)
+            entry.sock.close()
+        self._sessions.clear()
+        self._by_discriminator.clear()
 
     def _control(self, line: bytes) -> None:
         try:
@@ -247,8 +264,11 @@ class BfdDaemon:
 
     def _changed(self, entry: PeerSession, change: Change) -> None:
         entry.timers = self._timers(entry)
+        # `remote`: the state the peer last reported; Down because the peer said AdminDown is not a failure of
+        # the path, and the BGP session must not be torn down for it (RFC 5882 §3.2).
         self._emit({"peer": entry.config.peer, "state": STATE_NAMES[change.new], "old": STATE_NAMES[change.old],
-                    "diag": change.diag, "detect_ms": entry.timers[0], "tx_ms": entry.timers[1]})
+                    "diag": change.diag, "remote": STATE_NAMES[entry.session.remote_state],
+                    "detect_ms": entry.timers[0], "tx_ms": entry.timers[1]})
         if change.new != change.old:
             entry.next_tx = self._clock()  # tell the peer at once
 
@@ -259,5 +279,13 @@ class BfdDaemon:
 
 def main() -> int:
     daemon = BfdDaemon()
+
+    def terminate(*_: object) -> None:
+        daemon.shut_down()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    # Ctrl-C in a terminal reaches the whole process group: the agent shuts down and closes our stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     daemon.run(sys.stdin.fileno())
     return 0

@@ -96,6 +96,7 @@ class LabNode:
     annotations: dict[str, str] = field(default_factory=dict)
     agent: subprocess.Popen | None = None
     pods: list[Pod] = field(default_factory=list)
+    metrics: bool = False  # serve /metrics and /status on the namespace's 127.0.0.1:9179 (`bgpnet status`)
 
     @property
     def ip4(self) -> str:
@@ -206,12 +207,12 @@ class TorLab:
     # --- nodes -------------------------------------------------------------------------------------
     def add_node(self, index: int, routers: list[Router], *, labels: dict[str, str] | None = None,
                  annotations: dict[str, str] | None = None, default_route: bool = True,
-                 config: dict | None = None, start: bool = True) -> LabNode:
+                 config: dict | None = None, start: bool = True, metrics: bool = False) -> LabNode:
         name = f"node{index}"
         ns = self.group.add(f"n{index}")
         ns.as_router()
         node = LabNode(name, index, ns, self.workdir / name, list(routers), dict(labels or {}),
-                       dict(annotations or {}))
+                       dict(annotations or {}), metrics=metrics)
         node.workdir.mkdir(parents=True)
         self.group.veth(ns, "mgmt0", self.mgmt, f"m{index}")
         self.mgmt.run("ip", "link", "set", f"m{index}", "master", "br0")
@@ -266,7 +267,7 @@ class TorLab:
              "--node-name", node.name, "--kubeconfig", str(self.kubeconfig), "--run-dir",
              str(node.workdir / "run"), "--cni-conf-dir", str(node.workdir / "net.d"),
              "--rt-protos-dir", str(self.workdir / "rt_protos.d"), "--log-level", "debug",
-             "--metrics-address", ""],
+             "--metrics-address", "127.0.0.1:9179" if node.metrics else ""],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
 

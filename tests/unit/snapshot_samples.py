@@ -2,6 +2,8 @@
 
 from bgpnet.snapshot import (
     AgentSnapshot,
+    BfdProcessStatus,
+    BfdStatus,
     DurationHistogram,
     IpamPool,
     KubeStatus,
@@ -45,6 +47,11 @@ def full_snapshot(**overrides) -> AgentSnapshot:
         loops=(LoopStatus("reconcile", alive=True, age_s=1.5, stall_after_s=90.0),
                LoopStatus("node-source", alive=True)),
         reconciles=17, reconcile_failures=0, last_errors=("route error: add 10.244.2.0/24: conflict (File exists)",),
+        bfd=(BfdStatus("172.31.0.12", "Up", configured_detect_ms=900.0, negotiated_detect_ms=900.0, tx_ms=300.0,
+                       state_changes={"Init": 1, "Up": 1}),
+             BfdStatus("172.31.0.14", "Down", diag=1, configured_detect_ms=900.0, negotiated_detect_ms=1500.0,
+                       tx_ms=1000.0, state_changes={"Init": 1, "Up": 1, "Down": 1}, holding_bgp_down=True)),
+        bfd_process=BfdProcessStatus(running=True, pid=4343, restarts=0),
     )
     values.update(overrides)
     return AgentSnapshot(**values)

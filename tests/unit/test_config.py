@@ -56,7 +56,7 @@ def test_all_fields_parse():
     ({"cni": {"dataDir": "relative"}}, "cni.dataDir: must be an absolute path, got 'relative'"),
     ({"cni": {"mtuu": 1500}}, "cni.mtuu: unknown field (known: bandwidth, dataDir, logFile, mtu, portMap)"),
     ({"cni": []}, "cni: must be a mapping"),
-    ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, clusterCIDRs, cni, communities, "
+    ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, bfd, clusterCIDRs, cni, communities, "
                                 "gracefulRestart, holdTime, importPolicy, keepaliveTime, largeCommunities, "
                                 "livenessPeersDownAfter, natOutgoing, nodeToNodeMesh, notReadyGracePeriod, peers, "
                                 "routeSyncPeriod, startupGracePeriod)"),

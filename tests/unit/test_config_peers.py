@@ -57,7 +57,7 @@ def test_keepalive_alone_sets_the_hold_time_and_defaults_are_sane():
     ([{"address": "1.2.3.4", "asn": 1, "nodeSelector": {"rack": 1}}],
      "peers[0].nodeSelector: must be a mapping of label names to string values"),
     ([{"address": "1.2.3.4", "asn": 1, "passwd": {}}],
-     "peers[0].passwd: unknown field (known: address, asn, families, holdTime, importPolicy, keepaliveTime, "
+     "peers[0].passwd: unknown field (known: address, asn, bfd, families, holdTime, importPolicy, keepaliveTime, "
      "multihop, "
      "nodeSelector, passive, password, port)"),
 ])

@@ -15,9 +15,15 @@ from bgpnet.status_client import status_url
 from bgpnet.status_view import duration, peers_table, render, table
 
 EXPECTED_PEERS = """\
-PEER           ASN  STATE                     SINCE     IN  OUT  REJECTED  MALFORMED            DESCRIPTION
-172.31.0.12  64512  Established               2m5s ago   1    1         2  1 reset, 2 withdraw  node2
-172.31.0.13  64513  Down (connection closed)  7s ago     0    0         0  0                    node3"""
+PEER           ASN  STATE                     SINCE     BFD  IN  OUT  REJECTED  MALFORMED            DESCRIPTION
+172.31.0.12  64512  Established               2m5s ago  Up    1    1         2  1 reset, 2 withdraw  node2
+172.31.0.13  64513  Down (connection closed)  7s ago    -     0    0         0  0                    node3"""
+
+EXPECTED_BFD = """\
+BFD process: pid 4343, 0 restarts
+BFD PEER     STATE  DETECT  CONFIGURED      TX  DOWNS  LAST DIAG               BGP
+172.31.0.12  Up      900ms       900ms   300ms      0  -                       -
+172.31.0.14  Down   1500ms       900ms  1000ms      1  detection time expired  held down until BFD is Up"""
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (59.9, "59s"), (60, "1m"), (3725, "1h2m"),
@@ -42,6 +48,7 @@ def test_full_status_text():
     assert "Speaker: ExaBGP pid 4242, 1 restarts, 0 API channel restarts" in lines
     assert "Kubernetes API: reachable, 3 nodes, last sync 1s ago, 1 re-lists, 0 errors" in lines
     assert EXPECTED_PEERS in text
+    assert EXPECTED_BFD in text
     assert "Announced: 10.244.1.0/24" in lines
     assert "Installed routes: 1 (IPv4 1, IPv6 0); last sync 2s ago took 0.4 ms, 0 errors" in lines
     assert "IPAM: 10.244.1.0/24 2/254 in use" in lines
