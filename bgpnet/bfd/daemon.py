@@ -278,7 +278,11 @@ class BfdDaemon:
 
 
 def main() -> int:
-    daemon = BfdDaemon()
+    try:
+        daemon = BfdDaemon()
+    except OSError as exc:  # e.g. another BFD daemon (FRR's bfdd) holds UDP 3784 on this host
+        sys.stdout.write(json.dumps({"error": f"cannot listen on UDP port {CONTROL_PORT}: {exc}"}) + "\n")
+        return 1
 
     def terminate(*_: object) -> None:
         daemon.shut_down()

@@ -15,6 +15,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -22,7 +23,12 @@ from bgpnet.model import BfdPeer, IPAddress
 
 log = logging.getLogger(__name__)
 
-RESTART_DELAY = 1.0  # seconds between a death of the process and its restart
+# Seconds between a death of the process and its restart: doubled after each quick death up to the cap (a
+# port held by another BFD daemon would otherwise make a restart, and a log line, every second), back to the
+# first once a process has run for STABLE_AFTER.
+RESTART_DELAY = 1.0
+RESTART_DELAY_MAX = 30.0
+STABLE_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,14 @@ def wire_peers(peers: Collection[BfdPeer]) -> bytes:
     return json.dumps({"peers": [
         {"peer": str(p.address), "local": str(p.local_address), "min_tx_ms": p.min_tx_ms,
          "min_rx_ms": p.min_rx_ms, "multiplier": p.multiplier} for p in ordered]}).encode() + b"\n"
+
+
+def restart_delay(previous: float, ran_s: float) -> float:
+    """How long to wait before starting the process again: RESTART_DELAY after a first death or one that
+    follows a stable run, else double the previous wait, up to RESTART_DELAY_MAX."""
+    if previous <= 0 or ran_s >= STABLE_AFTER:
+        return RESTART_DELAY
+    return min(previous * 2, RESTART_DELAY_MAX)
 
 
 def default_argv() -> list[str]:
@@ -139,13 +153,16 @@ class BfdProcess:
 
     # --- the reader thread ------------------------------------------------------------------------------
     def _run(self) -> None:
+        delay = 0.0
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         close_fds=True)
             except OSError as exc:
-                log.error("cannot start the BFD process error=%s", exc)
-                self._stopping.wait(RESTART_DELAY)
+                delay = restart_delay(delay, 0.0)
+                log.error("cannot start the BFD process error=%s; retrying in %.0fs", exc, delay)
+                self._stopping.wait(delay)
                 continue
             log.info("started the BFD process pid=%d", proc.pid)
             with self._lock:
@@ -162,8 +179,9 @@ class BfdProcess:
             if self._stopping.is_set():
                 return
             self.restarts += 1
-            log.error("the BFD process exited code=%s; restarting it in %.0fs", code, RESTART_DELAY)
-            self._stopping.wait(RESTART_DELAY)
+            delay = restart_delay(delay, time.monotonic() - started)
+            log.error("the BFD process exited code=%s; restarting it in %.0fs", code, delay)
+            self._stopping.wait(delay)
 
     def _read(self, line: bytes) -> None:
         message = parse_line(line)

@@ -6,7 +6,8 @@ BIRD re-advertises each node's pod CIDR to the others; on a shared subnet it kee
 next hop (third-party next hop, RFC 4271 §5.1.3), so pod traffic goes node to node and the ToR carries only
 BGP. `protocol kernel` also installs the routes in the ToR's own namespace, so the ToR can reach every pod.
 Timers are the data-centre ones the agents use; BIRD's defaults (hold 240 s, 60 s error wait) would make a
-restarted node wait a minute for its session.
+restarted node wait a minute for its session. BFD runs beside every session at the agents' 300 ms x 3, so a
+node that goes silent is dropped in under a second (`birdc show bfd sessions`, `bgpnet status`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ protocol kernel {{
   }};
 }}
 
+protocol bfd {{
+  interface "*" {{
+    min rx interval 300 ms;
+    min tx interval 300 ms;
+    multiplier 3;
+  }};
+}}
+
 protocol bgp node {{
   description "bgpnet lab nodes";
   local {tor.ip} as {tor.asn};
@@ -40,6 +49,7 @@ protocol bgp node {{
   keepalive time 3;
   connect retry time 2;
   error wait time 1, 10;
+  bfd on;
   ipv4 {{
     import filter {{
       if net ~ [ {plan.cluster_cidr}+ ] then accept;

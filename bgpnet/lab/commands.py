@@ -26,7 +26,7 @@ from bgpnet.lab.podman import Podman
 from bgpnet.lab.processes import is_running
 from bgpnet.lab.report import matrix_json, render_matrix, render_namespaces, render_routes
 from bgpnet.lab.state import LabExists, LabState, StateStore, teardown
-from bgpnet.lab.topology import API_IP, LabPlan, TorPlan, tor_peer_config
+from bgpnet.lab.topology import API_IP, LabPlan, TorPlan, node_config, tor_peer_config
 
 NETNS_PREFIX = "bgplab"
 CONVERGENCE_TIMEOUT = 60.0
@@ -141,10 +141,10 @@ def _build(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
         bird = plan.tor.kind == "bird"
         progress(f"ToR {plan.tor.ip} AS {plan.tor.asn}: " + ("BIRD2" if bird else "empty, for your own router"))
         cluster.add_tor(plan.tor, render_bird_config(plan), start_bird=bird)
-    node_config = tor_peer_config(plan.tor) if plan.tor is not None else {}
+    config = node_config(plan)
     for node in plan.nodes:
         progress(f"{node.name}: {node.ip} AS {node.asn}, pod CIDR {node.pod_cidr}, starting its agent")
-        cluster.add_node(node.index, asn=node.asn, labels=node.labels, extra_config=node_config)
+        cluster.add_node(node.index, asn=node.asn, labels=node.labels, extra_config=config)
     for node in plan.nodes:
         if node.pods:
             progress(f"{node.name}: wiring {node.pods} pod(s) with bgpnet-cni")
@@ -282,6 +282,8 @@ def _observe(description: dict[str, Any], progress: Callable[[str], None] | None
     if tor is not None and tor.get("birdSocket"):
         result["torProtocols"] = _lines(probe.run_in(tor["namespace"], "birdc", "-s", tor["birdSocket"],
                                                      "show", "protocols").stdout)
+        result["torBfdSessions"] = _lines(probe.run_in(tor["namespace"], "birdc", "-s", tor["birdSocket"],
+                                                       "show", "bfd", "sessions").stdout)
     return result
 
 
@@ -296,6 +298,9 @@ def _render_text(description: dict[str, Any], result: dict[str, Any]) -> str:
     if result.get("torProtocols"):
         parts.append("ToR BGP sessions (birdc show protocols):\n" +
                      "".join(f"  {line}\n" for line in result["torProtocols"]))
+    if result.get("torBfdSessions"):
+        parts.append("ToR BFD sessions (birdc show bfd sessions):\n" +
+                     "".join(f"  {line}\n" for line in result["torBfdSessions"]))
     return "\n".join(parts)
 
 
@@ -310,6 +315,7 @@ def document(tag: str | None, description: dict[str, Any] | None, health: dict[s
             "namespaces": health.get("namespaces", {}), "processes": health.get("processes", []),
             "matrix": result.get("matrix", {"allReached": False, "pairs": []}),
             "routes": result.get("routes", {}), "torProtocols": result.get("torProtocols", []),
+            "torBfdSessions": result.get("torBfdSessions", []),
             "upSeconds": up_seconds}
 
 

@@ -96,6 +96,15 @@ def plan_lab(nodes: int, pods_per_node: int = 2, mode: Mode = "mesh", tor: TorKi
     return LabPlan(mode=mode, nodes=node_plans, tor=tor_plan)
 
 
+# Every lab node runs BFD with its peers (the ToR, or the other nodes on the segment): 300 ms x 3, the defaults.
+LAB_BFD = {"bfd": {"enabled": True}}
+
+
+def node_config(plan: LabPlan) -> dict:
+    """The agent config fragment of every lab node: BFD on, and with a ToR, peering with it instead of the mesh."""
+    return {**LAB_BFD, **(tor_peer_config(plan.tor) if plan.tor is not None else {})}
+
+
 def tor_peer_config(tor: TorPlan) -> dict:
     """The agent config fragment that makes a node peer with the ToR instead of the other nodes.
 

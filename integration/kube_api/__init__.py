@@ -5,6 +5,12 @@ written to etcd, no HTTP), `compact()` the event history so old resourceVersions
 to simulate an API outage with state kept, and per-route request counts. `python -m integration.kube_api`
 runs the same thing as a process (see __main__).
 
+Served (resources.py): core/v1 Nodes (+status), Secrets, Events, Services (+status; ClusterIPs from
+`service_cidrs`, NodePorts from `node_port_range`), discovery.k8s.io/v1 EndpointSlices and coordination.k8s.io/v1
+Leases. Like a real apiserver it creates the `default/kubernetes` Service (the first IP of the primary service
+CIDR) and, when it listens on a routable address, that Service's EndpointSlice naming the address and port;
+`kubernetes_service=False` leaves both out.
+
 By default it speaks plain HTTP without authentication (the client needs only its URL). Given a certificate and
 key it speaks TLS only, and given a token it demands `Authorization: Bearer <token>` (401 otherwise): together
 that is what an agent's in-cluster config (service-account token and CA) needs from a real API server.
@@ -16,15 +22,24 @@ import copy
 import json
 import ssl
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, TextIO
 
+from . import errors
+from .bootstrap import ensure_kubernetes_service
+from .ipalloc import PortRange, parse_service_cidrs
 from .objects import make_node, make_secret
 from .patch import json_merge_patch, strategic_merge_patch
+from .registry import strategies
+from .resources import NODES, RESOURCES, SECRETS, Resource, by_kind
 from .selectors import label_predicate
 from .server import HttpFront
-from .store import NODES, SECRETS, Store
+from .store import Store
 
 __all__ = ["KubeApiStandIn", "make_node", "make_secret"]
+
+DEFAULT_SERVICE_CIDRS = ("10.96.0.0/16",)
+DEFAULT_NODE_PORT_RANGE = "30000-32767"
 
 
 class KubeApiStandIn:
@@ -41,12 +56,19 @@ class KubeApiStandIn:
         tls_key: str | None = None,
         token: str | None = None,
         access_log: TextIO | None = None,
+        service_cidrs: Sequence[str] = DEFAULT_SERVICE_CIDRS,
+        node_port_range: str = DEFAULT_NODE_PORT_RANGE,
+        kubernetes_service: bool = True,
     ) -> None:
         """`tls_cert`/`tls_key` (PEM files, both or neither): serve HTTPS only; `tls_cert` is also the CA a client
         trusts (a self-signed certificate). `token`: require it as a bearer token. `access_log`: one line per
-        response written there."""
+        response written there. `service_cidrs`: kube-apiserver's --service-cluster-ip-range (one CIDR, or one
+        per family for dual stack, the first the primary); `node_port_range`: --service-node-port-range. Both
+        raise ValueError when the apiserver would refuse them."""
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("the stand-in needs both tls_cert and tls_key for TLS, or neither")
+        self.service_cidrs = parse_service_cidrs(list(service_cidrs))
+        self.kubernetes_service = kubernetes_service
         self.tls_cert = tls_cert
         self.token = token
         context = None
@@ -54,7 +76,7 @@ class KubeApiStandIn:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(tls_cert, tls_key)
             context.set_alpn_protocols(["http/1.1"])  # what it serves; a Go client offering h2 falls back
-        self.store = Store(history_limit=history_limit)
+        self.store = Store(history_limit, strategies(self.service_cidrs, PortRange.parse(node_port_range)))
         self._http = HttpFront(
             self.store, host, port, bookmark_interval=bookmark_interval,
             bookmark_before_timeout=bookmark_before_timeout, default_watch_timeout=default_watch_timeout,
@@ -65,6 +87,8 @@ class KubeApiStandIn:
 
     def start(self) -> KubeApiStandIn:
         self._http.start()
+        if self.kubernetes_service:
+            ensure_kubernetes_service(self.store, self.service_cidrs[0], self._http.host, self._http.port)
         return self
 
     def stop(self) -> None:
@@ -124,7 +148,7 @@ class KubeApiStandIn:
         return self.store.compact()
 
     def create_node(self, node: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(self.store.create(NODES.plural, node))
+        return copy.deepcopy(self.store.create(NODES, node))
 
     def update_node(self, node: dict[str, Any]) -> dict[str, Any]:
         """Replace spec, metadata and status in one unconditional write (as if straight into etcd)."""
@@ -136,42 +160,64 @@ class KubeApiStandIn:
             meta.pop("resourceVersion", None)
             return {**node, "metadata": meta}
 
-        return copy.deepcopy(self.store.mutate(NODES.plural, key, replace, subresource=None))
+        return copy.deepcopy(self.store.mutate(NODES, key, replace, subresource=None))
 
     def patch_node(self, name: str, patch: dict[str, Any], *, strategic: bool = True) -> dict[str, Any]:
         """Patch spec/metadata and status in one write (strategic merge by default, else JSON merge)."""
         apply = strategic_merge_patch if strategic else json_merge_patch
         key = ("", name)
-        return copy.deepcopy(self.store.mutate(NODES.plural, key, lambda old: apply(old, patch), subresource=None))
+        return copy.deepcopy(self.store.mutate(NODES, key, lambda old: apply(old, patch), subresource=None))
 
     def delete_node(self, name: str) -> None:
-        self.store.delete(NODES.plural, ("", name))
+        self.store.delete(NODES, ("", name))
 
     def get_node(self, name: str) -> dict[str, Any]:
-        return copy.deepcopy(self.store.get(NODES.plural, ("", name)))
+        return copy.deepcopy(self.store.get(NODES, ("", name)))
 
     def nodes(self, label_selector: str | None = None) -> list[dict[str, Any]]:
-        items, _, _, _ = self.store.list(NODES.plural, None, label_predicate(label_selector))
+        items, _, _, _ = self.store.list(NODES, None, label_predicate(label_selector))
         return [json.loads(i) for i in items]
 
     def put_secret(self, namespace: str, name: str, data: dict[str, str | bytes]) -> dict[str, Any]:
         secret = make_secret(namespace, name, data)
         key = (namespace, name)
         try:
-            self.store.get(SECRETS.plural, key)
-        except Exception:
-            return copy.deepcopy(self.store.create(SECRETS.plural, secret))
-        return copy.deepcopy(self.store.update(SECRETS.plural, key, secret, precondition=False))
+            self.store.get(SECRETS, key)
+        except errors.ApiError:
+            return copy.deepcopy(self.store.create(SECRETS, secret))
+        return copy.deepcopy(self.store.update(SECRETS, key, secret, precondition=False))
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create any served object as a client's POST would (defaults, allocation, validation included); its
+        apiVersion/kind pick the resource (a Node when both are missing), a namespaced one lands in `default`
+        unless it names its namespace."""
+        resource = self._resource_of(obj)
+        if resource.namespaced:
+            meta = obj.get("metadata") or {}
+            obj = {**obj, "metadata": {**meta, "namespace": meta.get("namespace") or "default"}}
+        return copy.deepcopy(self.store.create(resource, obj))
+
+    def get(self, plural: str, name: str, namespace: str = "", group: str = "") -> dict[str, Any]:
+        """One stored object, e.g. `get("services", "web", "default")`, `get("leases", "x", "ns",
+        "coordination.k8s.io")`; ApiError 404 when missing."""
+        return copy.deepcopy(self.store.get(_resource(plural, group), (namespace, name)))
+
+    def objects(self, plural: str, group: str = "") -> list[dict[str, Any]]:
+        return copy.deepcopy(self.store.objects(_resource(plural, group)))
 
     def load(self, objects: list[dict[str, Any]]) -> None:
-        """Create Nodes and Secrets from a list (as read from a nodes file)."""
+        """Create objects from a list (as read from a nodes file): each a Node unless its apiVersion/kind
+        names another served kind."""
         for obj in objects:
-            if obj.get("kind", "Node") == "Secret":
-                meta = obj["metadata"]
-                self.store.create(SECRETS.plural, {**obj, "metadata": {**meta,
-                                                   "namespace": meta.get("namespace", "default")}})
-            else:
-                self.store.create(NODES.plural, obj)
+            self.create(obj)
+
+    def _resource_of(self, obj: dict[str, Any]) -> Resource:
+        kind = obj.get("kind") or "Node"
+        matches = [r for r in RESOURCES if r.kind == kind and obj.get("apiVersion") in (None, r.api_version)]
+        resource = by_kind(obj.get("apiVersion") or "", kind) or (matches[0] if matches else None)
+        if resource is None:
+            raise ValueError(f"the stand-in does not serve {obj.get('apiVersion', '')} {kind}")
+        return resource
 
     # ---- observation -------------------------------------------------------------------------------------
 
@@ -185,3 +231,11 @@ class KubeApiStandIn:
 
     def reset_counts(self) -> None:
         self._http.reset_counts()
+
+
+def _resource(plural: str, group: str) -> Resource:
+    for resource in RESOURCES:
+        if (resource.plural, resource.group) == (plural, group):
+            return resource
+    raise ValueError(f"the stand-in does not serve {plural}.{group}" if group else
+                     f"the stand-in does not serve {plural}")

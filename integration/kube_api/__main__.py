@@ -4,10 +4,18 @@ Prints its URL (`http://127.0.0.1:PORT`, or `https://...` with `--tls-cert`/`--t
 then serves until SIGTERM/SIGINT or EOF on
 stdin when `--control-stdin` is given. Control commands on stdin, one per line, each answered by one JSON
 line on stdout: `compact`, `stop` (outage, state kept), `start`, `counts`, `rv`. Everything else (creating,
-changing, deleting Nodes and Secrets) goes through the ordinary API with the real client.
+changing, deleting Nodes, Secrets, Events, Services, EndpointSlices, Leases) goes through the ordinary API with
+the real client.
 
 The nodes file is JSON or YAML: a list of objects, a `{"items": [...]}` List, or YAML documents; each item is
-a Node unless its kind is Secret.
+a Node unless its apiVersion/kind names another served kind (a namespaced one without a namespace lands in
+`default`), created as a client's POST would create it (a Service gets its ClusterIP).
+
+`--service-cidr CIDR` (repeatable, default 10.96.0.0/16) is kube-apiserver's --service-cluster-ip-range: one
+CIDR, or one IPv4 and one IPv6 for dual stack, the first the primary family; ClusterIPs are allocated from it.
+`--service-node-port-range A-B` (default 30000-32767) is where NodePorts come from. Like a real apiserver the
+stand-in creates the `default/kubernetes` Service (the first address of the primary CIDR) and, when it
+listens on a routable address, its EndpointSlice; `--no-kubernetes-service` leaves them out.
 
 `--token-file F` requires `Authorization: Bearer <contents of F>` on every request (401 otherwise);
 `--access-log` writes one line per response to stderr (verb, URI, code, scheme, whether the token came).
@@ -24,7 +32,8 @@ from typing import Any
 
 import yaml
 
-from . import KubeApiStandIn
+from . import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDRS, KubeApiStandIn
+from .errors import ApiError
 
 
 def _read_objects(path: str) -> list[dict[str, Any]]:
@@ -58,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--token-file", help="require this file's content as bearer token on every request")
     parser.add_argument("--access-log", action="store_true", help="one line per response on stderr")
+    parser.add_argument("--service-cidr", action="append", metavar="CIDR",
+                        help="ClusterIP range (repeat once for dual stack; default 10.96.0.0/16)")
+    parser.add_argument("--service-node-port-range", default=DEFAULT_NODE_PORT_RANGE, metavar="A-B",
+                        help=f"NodePort range (default {DEFAULT_NODE_PORT_RANGE})")
+    parser.add_argument("--no-kubernetes-service", action="store_true",
+                        help="do not create the default/kubernetes Service and its EndpointSlice")
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
@@ -69,12 +84,21 @@ def main(argv: list[str] | None = None) -> int:
             token = f.read().strip()
         if not token:
             parser.error(f"--token-file {args.token_file} is empty")
-    standin = KubeApiStandIn(host, port, bookmark_interval=args.bookmark_interval,
-                             bookmark_before_timeout=args.bookmark_before_timeout,
-                             history_limit=args.history_limit, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                             token=token, access_log=sys.stderr if args.access_log else None)
+    try:
+        standin = KubeApiStandIn(host, port, bookmark_interval=args.bookmark_interval,
+                                 bookmark_before_timeout=args.bookmark_before_timeout,
+                                 history_limit=args.history_limit, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                                 token=token, access_log=sys.stderr if args.access_log else None,
+                                 service_cidrs=args.service_cidr or DEFAULT_SERVICE_CIDRS,
+                                 node_port_range=args.service_node_port_range,
+                                 kubernetes_service=not args.no_kubernetes_service)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.nodes_file:
-        standin.load(_read_objects(args.nodes_file))
+        try:
+            standin.load(_read_objects(args.nodes_file))
+        except ApiError as exc:
+            parser.error(f"--nodes-file {args.nodes_file}: {exc.message}")
     standin.start()
     print(standin.url, flush=True)
 

@@ -36,22 +36,36 @@ class ApiError(Exception):
         return body
 
 
-def not_found(resource: str, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{resource} "{name}" not found', {"name": name, "kind": resource})
+def _qualified(resource: str, group: str) -> str:
+    """schema.GroupResource's String(): "nodes", "leases.coordination.k8s.io"."""
+    return f"{resource}.{group}" if group else resource
 
 
-def already_exists(resource: str, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists', {"name": name, "kind": resource})
+def _details(resource: str, group: str, name: str) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": name}
+    if group:
+        details["group"] = group
+    details["kind"] = resource
+    return details
 
 
-def conflict(resource: str, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
-        {"name": name, "kind": resource},
-    )
+def not_found(resource: str, name: str, group: str = "") -> ApiError:
+    return ApiError(404, "NotFound", f'{_qualified(resource, group)} "{name}" not found',
+                    _details(resource, group, name))
+
+
+def already_exists(resource: str, name: str, group: str = "") -> ApiError:
+    return ApiError(409, "AlreadyExists", f'{_qualified(resource, group)} "{name}" already exists',
+                    _details(resource, group, name))
+
+
+OPTIMISTIC_LOCK = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def conflict(resource: str, name: str, group: str = "", reason: str = OPTIMISTIC_LOCK) -> ApiError:
+    """errors.NewConflict: what a write with a stale resourceVersion (or failed delete precondition) gets."""
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": '
+                    f"{reason}", _details(resource, group, name))
 
 
 def unauthorized() -> ApiError:
@@ -61,12 +75,6 @@ def unauthorized() -> ApiError:
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
-
-
-def invalid(kind: str, resource: str, name: str, message: str) -> ApiError:
-    return ApiError(
-        422, "Invalid", f'{kind} "{name}" is invalid: {message}', {"name": name, "kind": resource}
-    )
 
 
 def expired(message: str) -> ApiError:

@@ -5,26 +5,40 @@
 - Strategic merge patch: JSON merge patch plus the Go struct tags `patchStrategy:"merge"` and
   `patchMergeKey`, so `status.conditions` merge by `type` (this is how kubelet and network plugins set one
   condition without clobbering the others), plus the `$patch`, `$retainKeys`, `$deleteFromPrimitiveList/` and
-  `$setElementOrder/` directives. The tags are the real ones from k8s.io/api/core/v1 for the fields of the
-  kinds the stand-in serves (Node, Secret); lists without a tag are replaced, as on the real server.
+  `$setElementOrder/` directives. The tags are the real ones from k8s.io/api (core/v1, discovery/v1,
+  coordination/v1) for the fields of the kinds the stand-in serves; lists without a tag (EndpointSlice's
+  endpoints and ports, a Service's clusterIPs and status.loadBalancer.ingress) are replaced, as on the real server.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .errors import ApiError, bad_request
 
-# (path from the object root) -> merge key, or "" for a list of primitives merged as a set.
-MERGE_LISTS: dict[tuple[str, ...], str] = {
+MergeLists = Mapping[tuple[str, ...], str]
+
+# (path from the object root) -> merge key, or "" for a list of primitives merged as a set; ObjectMeta's for all.
+COMMON_MERGE_LISTS: MergeLists = MappingProxyType({
     ("metadata", "finalizers"): "",
     ("metadata", "ownerReferences"): "uid",
+})
+NODE_MERGE_LISTS: MergeLists = MappingProxyType({
+    **COMMON_MERGE_LISTS,
     ("spec", "podCIDRs"): "",
     ("status", "conditions"): "type",
     ("status", "addresses"): "type",
     ("status", "volumesAttached"): "name",
-}
+})
+SERVICE_MERGE_LISTS: MergeLists = MappingProxyType({
+    **COMMON_MERGE_LISTS,
+    ("spec", "ports"): "port",
+    ("status", "conditions"): "type",
+})
+MERGE_LISTS = NODE_MERGE_LISTS  # the default: what the first kind served (Node) declares
 
 _DIRECTIVE_PATCH = "$patch"
 _RETAIN_KEYS = "$retainKeys"
@@ -140,14 +154,16 @@ def _take(doc: Any, path: str) -> tuple[Any, Any]:
     raise _missing(path)
 
 
-def strategic_merge_patch(original: dict[str, Any], patch: Any) -> dict[str, Any]:
+def strategic_merge_patch(original: dict[str, Any], patch: Any, merge_lists: MergeLists = MERGE_LISTS
+                          ) -> dict[str, Any]:
     if not isinstance(patch, dict):
         raise bad_request("strategic merge patch must be a JSON object")
-    merged = _merge_map(original, patch, ())
+    merged = _merge_map(original, patch, (), merge_lists)
     return merged if merged is not None else {}
 
 
-def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...], lists: MergeLists
+               ) -> dict[str, Any] | None:
     directive = patch.get(_DIRECTIVE_PATCH)
     if directive == "replace":
         return _strip({k: v for k, v in patch.items() if k != _DIRECTIVE_PATCH})
@@ -173,25 +189,26 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str,
         sub = (*path, key)
         current = result.get(key)
         if isinstance(value, dict):
-            merged = _merge_map(current if isinstance(current, dict) else {}, value, sub)
+            merged = _merge_map(current if isinstance(current, dict) else {}, value, sub, lists)
             if merged is None:
                 result.pop(key, None)
             else:
                 result[key] = merged
-        elif isinstance(value, list) and sub in MERGE_LISTS:
-            result[key] = _merge_list(current if isinstance(current, list) else [], value, MERGE_LISTS[sub], sub)
+        elif isinstance(value, list) and sub in lists:
+            result[key] = _merge_list(current if isinstance(current, list) else [], value, lists[sub], sub, lists)
         else:
             result[key] = _strip(value)
     for field, order in orders.items():
         if isinstance(result.get(field), list):
-            result[field] = _apply_order(result[field], order, MERGE_LISTS.get((*path, field), ""))
+            result[field] = _apply_order(result[field], order, lists.get((*path, field), ""))
     retain = patch.get(_RETAIN_KEYS)
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
 
 
-def _merge_list(original: list[Any], patch: list[Any], merge_key: str, path: tuple[str, ...]) -> list[Any]:
+def _merge_list(original: list[Any], patch: list[Any], merge_key: str, path: tuple[str, ...], lists: MergeLists
+                ) -> list[Any]:
     if not merge_key:
         result = list(original)
         for item in patch:
@@ -210,11 +227,11 @@ def _merge_list(original: list[Any], patch: list[Any], merge_key: str, path: tup
                 del result[index]
             continue
         if index is None:
-            merged = _merge_map({}, item, path)
+            merged = _merge_map({}, item, path, lists)
             if merged is not None:
                 result.append(merged)
         else:
-            merged = _merge_map(result[index], item, path)
+            merged = _merge_map(result[index], item, path, lists)
             if merged is None:
                 del result[index]
             else:

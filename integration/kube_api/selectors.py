@@ -67,16 +67,9 @@ def label_predicate(selector: str | None) -> Predicate:
     return matches
 
 
-# Field labels kube-apiserver accepts per resource (every resource has the metadata ones; Events add theirs,
-# which is how `kubectl describe node` finds a Node's events).
-_FIELD_LABELS = {
-    "events": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-               "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-               "reason", "reportingComponent", "source", "type"),
-}
-
-
-def field_predicate(selector: str | None, resource: str = "") -> Predicate:
+def field_predicate(selector: str | None, field_labels: tuple[str, ...] = ()) -> Predicate:
+    """Every resource supports metadata.name and metadata.namespace; `field_labels` are the resource's own
+    (Resource.field_labels), anything else is refused as the apiserver refuses it."""
     if not selector:
         return lambda obj: True
     requirements = []
@@ -88,7 +81,7 @@ def field_predicate(selector: str | None, resource: str = "") -> Predicate:
                 break
         else:
             raise bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
-        if field not in ("metadata.name", "metadata.namespace", *_FIELD_LABELS.get(resource, ())):
+        if field not in ("metadata.name", "metadata.namespace", *field_labels):
             raise bad_request(f'field label not supported: {field}')
         requirements.append((field, op == "!=", value))
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 import socket
 import ssl
 import sys
@@ -35,43 +34,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from . import errors
+from . import errors, routing
+from .discovery import GIT_VERSION, document
 from .patch import json_merge_patch, json_patch, strategic_merge_patch
-from .selectors import both, field_predicate, label_predicate
-from .store import NODES, RESOURCES, Store, Watcher
-
-GIT_VERSION = "v1.34.0"
-
-_ROUTES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^/api/v1/(?:watch/)?(nodes)$"), "cluster-collection"),
-    (re.compile(r"^/api/v1/(nodes)/([^/]+)(?:/(status))?$"), "cluster-object"),
-    (re.compile(r"^/api/v1/(?:watch/)?namespaces/([^/]+)/(secrets|events)$"), "namespaced-collection"),
-    (re.compile(r"^/api/v1/namespaces/([^/]+)/(secrets|events)/([^/]+)$"), "namespaced-object"),
-]
+from .resources import Resource
+from .selectors import Predicate, both, field_predicate, label_predicate
+from .store import Store
+from .watchers import Watcher
 
 
-def _discovery(path: str) -> dict[str, Any] | None:
-    if path == "/version":
-        return {"major": "1", "minor": "34", "gitVersion": GIT_VERSION, "gitCommit": "standin",
-                "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.24",
-                "compiler": "gc", "platform": "linux/amd64"}
-    if path == "/api":
-        return {"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
-    if path == "/apis":
-        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
-    if path == "/api/v1":
-        verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
-        return {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-            {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": verbs,
-             "shortNames": ["no"]},
-            {"name": "nodes/status", "singularName": "", "namespaced": False, "kind": "Node",
-             "verbs": ["get", "patch", "update"]},
-            {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret", "verbs": verbs},
-            {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event", "verbs": verbs,
-             "shortNames": ["ev"]},
-        ]}
-    return None
+def _selection(resource: Resource, query: dict[str, str]) -> Predicate:
+    return both(label_predicate(query.get("labelSelector")),
+                field_predicate(query.get("fieldSelector"), resource.field_labels))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -139,22 +113,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error(errors.unauthorized())
                 return
             self.auth = "bearer"
-        is_watch = query.get("watch") in ("true", "1") or "/watch/" in url.path
-        owner._count(f"{'WATCH' if is_watch else method} {_template(url.path)}")
+        route = routing.parse(url.path)
+        is_watch = query.get("watch") in ("true", "1") or (route is not None and route.watch_path)
+        owner._count(f"{'WATCH' if is_watch else method} {route.template if route else url.path}")
         try:
             if method == "GET" and url.path in ("/healthz", "/livez", "/readyz"):
                 self._send_plain(b"ok")
                 return
-            discovery = _discovery(url.path) if method == "GET" else None
+            discovery = document(url.path) if method == "GET" else None
             if discovery is not None:
                 self._send_json(200, discovery)
                 return
-            for pattern, shape in _ROUTES:
-                match = pattern.match(url.path)
-                if match:
-                    self._route(method, shape, match.groups(), query, is_watch)
-                    return
-            raise errors.path_not_found()
+            if route is None:
+                raise errors.path_not_found()
+            self._route(method, route, query, is_watch or route.watch_path)
         except errors.ApiError as err:
             self._send_error(err)
         except (BrokenPipeError, ConnectionResetError, OSError):
@@ -167,58 +139,76 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _route(self, method: str, shape: str, groups: tuple[str | None, ...], query: dict[str, str],
-               is_watch: bool) -> None:
-        store = self.server.owner.store
-        if shape == "cluster-collection":
-            resource, namespace, name, sub = groups[0], None, None, ""
-        elif shape == "cluster-object":
-            resource, name, sub = groups[0], groups[1], groups[2] or ""
-            namespace = None
-        elif shape == "namespaced-collection":
-            namespace, resource, name, sub = groups[0], groups[1], None, ""
-        else:
-            namespace, resource, name, sub = groups[0], groups[1], groups[2], ""
-        assert resource is not None
-        key = (namespace or "", name or "")
-        if name is None:
-            if method == "GET" and is_watch:
-                self._watch(resource, namespace, query)
-            elif method == "GET":
-                self._list(resource, namespace, query)
-            elif method == "POST":
-                obj = self._body() or {}
-                if namespace is not None:
-                    obj = {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": namespace}}
-                created = store.create(resource, obj) if query.get("dryRun") != "All" else obj
-                self._send_json(201, created)
-            else:
-                raise errors.method_not_allowed()
+    def _route(self, method: str, route: routing.Route, query: dict[str, str], is_watch: bool) -> None:
+        dry_run = query.get("dryRun") == "All"
+        if route.name is None:
+            self._collection(method, route, query, is_watch, dry_run)
             return
+        store = self.server.owner.store
+        key = (route.namespace or "", route.name)
         if method == "GET":
-            self._send_json(200, store.get(resource, key))
+            self._send_json(200, store.get(route.resource, key))
         elif method == "PUT":
-            obj = self._body() or {}
-            if namespace is not None:
-                obj = {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": namespace}}
-            self._send_json(200, store.update(resource, key, obj, subresource=sub))
+            obj = self._object_body(route.namespace)
+            self._send_json(200, store.update(route.resource, key, obj, subresource=route.subresource,
+                                              dry_run=dry_run))
         elif method == "PATCH":
-            self._patch(resource, key, sub)
-        elif method == "DELETE":
-            deleted = store.delete(resource, key)
-            self._send_json(200, {
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": key[1], "kind": resource, "uid": deleted["metadata"].get("uid")},
-            })
+            self._patch(route.resource, key, route.subresource, dry_run)
+        elif method == "DELETE" and not route.subresource:
+            self._delete(route.resource, key, dry_run)
         else:
             raise errors.method_not_allowed()
 
-    def _patch(self, resource: str, key: tuple[str, str], sub: str) -> None:
+    def _collection(self, method: str, route: routing.Route, query: dict[str, str], is_watch: bool,
+                    dry_run: bool) -> None:
+        resource, namespace, store = route.resource, route.namespace, self.server.owner.store
+        if method == "GET" and is_watch:
+            self._watch(resource, namespace, query)
+        elif method == "GET":
+            self._list(resource, namespace, query)
+        elif method == "POST" and (namespace is not None or not resource.namespaced):
+            self._send_json(201, store.create(resource, self._object_body(namespace), dry_run=dry_run))
+        elif method == "DELETE" and "deletecollection" in resource.verbs:
+            self._body()  # DeleteOptions: nothing in them is modelled for a collection
+            items = store.delete_collection(resource, namespace, _selection(resource, query), dry_run=dry_run)
+            # DeleteCollection answers the list of what it deleted, as it was listed.
+            self._send_json(200, {"kind": resource.list_kind, "apiVersion": resource.api_version,
+                                  "metadata": {"resourceVersion": str(store.rv)},
+                                  "items": [{k: v for k, v in i.items() if k not in ("kind", "apiVersion")}
+                                            for i in items]})
+        else:
+            raise errors.method_not_allowed()
+
+    def _delete(self, resource: Resource, key: tuple[str, str], dry_run: bool) -> None:
+        options = self._body() or {}
+        obj, gone = self.server.owner.store.delete(resource, key, preconditions=options.get("preconditions"),
+                                                   dry_run=dry_run)
+        if not gone or resource.return_deleted_object:
+            self._send_json(200, obj)  # pending finalizers, or a registry that returns the deleted object
+            return
+        details = {"name": key[1], **({"group": resource.group} if resource.group else {}),
+                   "kind": resource.plural, "uid": obj["metadata"].get("uid")}
+        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "details": details})
+
+    def _object_body(self, namespace: str | None) -> dict[str, Any]:
+        obj = self._body() or {}
+        if not isinstance(obj, dict):
+            raise errors.bad_request("the body of the request must be a JSON object")
+        if namespace is None:
+            return obj
+        meta = obj.get("metadata") or {}
+        if meta.get("namespace") not in (None, "", namespace):
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on "
+                                     "the request")
+        return {**obj, "metadata": {**meta, "namespace": namespace}}
+
+    def _patch(self, resource: Resource, key: tuple[str, str], sub: str, dry_run: bool) -> None:
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         body = self._body()
         if content_type == "application/strategic-merge-patch+json":
             def change(old: dict[str, Any]) -> dict[str, Any]:
-                return strategic_merge_patch(old, body)
+                return strategic_merge_patch(old, body, resource.merge_lists)
         elif content_type == "application/merge-patch+json":
             def change(old: dict[str, Any]) -> dict[str, Any]:
                 return json_merge_patch(old, body)
@@ -227,30 +217,26 @@ class _Handler(BaseHTTPRequestHandler):
                 return json_patch(old, body)
         else:
             raise errors.unsupported_media_type(content_type)
-        self._send_json(200, self.server.owner.store.mutate(resource, key, change, subresource=sub))
+        self._send_json(200, self.server.owner.store.mutate(resource, key, change, subresource=sub, dry_run=dry_run))
 
-    def _list(self, resource: str, namespace: str | None, query: dict[str, str]) -> None:
-        predicate = both(label_predicate(query.get("labelSelector")),
-                         field_predicate(query.get("fieldSelector"), resource))
+    def _list(self, resource: Resource, namespace: str | None, query: dict[str, str]) -> None:
         limit = int(query["limit"]) if query.get("limit") else None
         items, rv, token, remaining = self.server.owner.store.list(
-            resource, namespace, predicate, limit, query.get("continue") or None
+            resource, namespace, _selection(resource, query), limit, query.get("continue") or None
         )
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if token:
             meta["continue"] = token
             meta["remainingItemCount"] = remaining
-        kind = RESOURCES[resource].kind
-        head = json.dumps({"kind": f"{kind}List", "apiVersion": "v1", "metadata": meta},
+        head = json.dumps({"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": meta},
                           separators=(",", ":")).encode()
         self._send_json(200, head[:-1] + b',"items":[' + b",".join(items) + b"]}")
 
     # ---- watch -------------------------------------------------------------------------------------------
 
-    def _watch(self, resource: str, namespace: str | None, query: dict[str, str]) -> None:
+    def _watch(self, resource: Resource, namespace: str | None, query: dict[str, str]) -> None:
         owner = self.server.owner
-        predicate = both(label_predicate(query.get("labelSelector")),
-                         field_predicate(query.get("fieldSelector"), resource))
+        predicate = _selection(resource, query)
         timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else owner.default_watch_timeout
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         initial_end = query.get("sendInitialEvents") in ("true", "1")
@@ -269,7 +255,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
-        kind = RESOURCES[resource].kind
         cut = False
         try:
             if first_error is not None or watcher is None:
@@ -279,8 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
             if initial_end and rv_param in ("", "0"):
                 self._stream(watcher.take(time.monotonic()) or [])
                 if bookmarks:
-                    self._bookmark(kind, owner.store.rv, initial_events_end=True)
-            cut = not self._run_watch(watcher, kind, deadline, bookmarks)
+                    self._bookmark(resource, owner.store.rv, initial_events_end=True)
+            cut = not self._run_watch(watcher, resource, deadline, bookmarks)
         finally:
             if watcher is not None:
                 watcher.close()
@@ -294,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                     self.close_connection = True
 
-    def _run_watch(self, watcher: Watcher, kind: str, deadline: float, bookmarks: bool) -> bool:
+    def _run_watch(self, watcher: Watcher, resource: Resource, deadline: float, bookmarks: bool) -> bool:
         """Stream until the deadline (True) or until the stand-in is stopped (False)."""
         owner = self.server.owner
         next_bookmark = self._next_bookmark(time.monotonic(), deadline)
@@ -310,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
             if bookmarks and next_bookmark is not None and time.monotonic() >= next_bookmark:
                 rv = watcher.bookmark_rv()
                 if rv is not None:
-                    self._bookmark(kind, rv)
+                    self._bookmark(resource, rv)
                     owner._count("BOOKMARK")
                 next_bookmark = self._next_bookmark(time.monotonic(), deadline)
 
@@ -322,11 +307,12 @@ class _Handler(BaseHTTPRequestHandler):
             heartbeat = pre_timeout
         return heartbeat if heartbeat >= now else None
 
-    def _bookmark(self, kind: str, rv: int, initial_events_end: bool = False) -> None:
+    def _bookmark(self, resource: Resource, rv: int, initial_events_end: bool = False) -> None:
         meta: dict[str, Any] = {"resourceVersion": str(rv), "creationTimestamp": None}
         if initial_events_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        self._chunk({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": "v1", "metadata": meta}})
+        self._chunk({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.api_version,
+                                                    "metadata": meta}})
 
     def _stream(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         if events:
@@ -361,13 +347,6 @@ def _bearer_matches(header: str | None, token: str) -> bool:
     scheme, _, credential = (header or "").partition(" ")
     # The scheme is case-insensitive (RFC 7235), as in the apiserver's bearertoken authenticator.
     return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), token.encode())
-
-
-def _template(path: str) -> str:
-    """Request-count key: the path with object and namespace names replaced by placeholders."""
-    path = re.sub(r"^/api/v1/watch/", "/api/v1/", path)
-    path = re.sub(r"^/api/v1/namespaces/[^/]+/", "/api/v1/namespaces/{namespace}/", path)
-    return re.sub(r"^(/api/v1/(?:namespaces/\{namespace\}/)?[a-z]+)/[^/]+", r"\1/{name}", path)
 
 
 class _Server(ThreadingHTTPServer):
@@ -491,4 +470,4 @@ class HttpFront:
             self._counts.clear()
 
 
-__all__ = ["NODES", "HttpFront"]
+__all__ = ["GIT_VERSION", "HttpFront"]

@@ -1,15 +1,16 @@
 """The stand-in's storage: objects, one resourceVersion counter, an event window and registered watchers.
 
-It mirrors how kube-apiserver behaves on top of etcd and its watch cache:
+It mirrors how kube-apiserver behaves on top of etcd and its watch cache, for every resource in the table:
 - one cluster-wide, monotonically increasing resourceVersion (etcd's revision); every effective write bumps
   it, a write that changes nothing does not (etcd's guaranteed-update skips identical bytes);
 - a bounded window of past events; a watch from a resourceVersion inside the window replays what followed it,
   one from before the window gets `410 Expired "too old resource version: R (oldest-1)"`, and `compact()`
   empties the window the way an etcd compaction plus watch-cache eviction does;
-- each watcher gets its own queue filled under the store lock, like the watch cache's per-watcher channel, so
-  a compaction never disturbs a watch that is already running; with a label selector an object moving out of
-  the selection is delivered as DELETED and one moving in as ADDED (cacheWatcher.convertToWatchEvent);
-- a DELETED event carries the last state of the object stamped with the deletion's resourceVersion.
+- writes run the kind's strategy (decode/defaults, prepare, allocate, validate: `strategy.py`) under the store
+  lock, then the generic registry's rules: system metadata (uid, creationTimestamp, generation, deletion
+  fields) cannot be written by clients, a PUT with a stale resourceVersion is a 409 Conflict, a kind without
+  unconditional updates (Lease) needs one, and an object with finalizers is only marked deleted
+  (deletionTimestamp) until an update empties its finalizers.
 Objects are stored as immutable JSON-ready dicts with their serialized list item cached, so a 5,000-node list
 is one join of cached bytes.
 """
@@ -22,48 +23,38 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import errors
+from .fielderrors import GoHex, forbidden, invalid, invalid_value, required
+from .resources import RESOURCES, Resource
 from .selectors import Predicate
+from .strategy import Strategy
+from .watchers import Event, Watcher
 
 Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
+Object = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class Resource:
-    plural: str
-    kind: str
-    namespaced: bool
-
-
-NODES = Resource("nodes", "Node", namespaced=False)
-SECRETS = Resource("secrets", "Secret", namespaced=True)
-EVENTS = Resource("events", "Event", namespaced=True)
-RESOURCES = {r.plural: r for r in (NODES, SECRETS, EVENTS)}
+# Metadata only the server writes: an update keeps the stored values (rest.BeforeUpdate, FillObjectMetaSystemFields).
+_SYSTEM_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp",
+                  "deletionGracePeriodSeconds")
+# Where kube-apiserver keeps each kind in etcd: storage errors name the key.
+_ETCD_PREFIX = {"nodes": "minions", "services": "services/specs"}
 
 
 @dataclass
 class _Entry:
-    obj: dict[str, Any]
+    obj: Object
     item_json: bytes  # list item: kind/apiVersion are only on the list itself, as the real server encodes
-
-
-@dataclass(frozen=True)
-class _Event:
-    rv: int
-    type: str
-    resource: str
-    obj: dict[str, Any]
-    prev: dict[str, Any] | None
 
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _item_json(obj: dict[str, Any]) -> bytes:
+def _item_json(obj: Object) -> bytes:
     return _dumps({k: v for k, v in obj.items() if k not in ("kind", "apiVersion")})
 
 
@@ -71,95 +62,37 @@ def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def normalize_node(obj: dict[str, Any]) -> dict[str, Any]:
-    """The v1<->internal conversion: spec.podCIDRs is the truth and spec.podCIDR always mirrors its head."""
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return obj
-    spec = dict(spec)
-    if spec.get("podCIDR") and not spec.get("podCIDRs"):
-        spec["podCIDRs"] = [spec["podCIDR"]]
-    if spec.get("podCIDRs"):
-        spec["podCIDR"] = spec["podCIDRs"][0]
-    return {**obj, "spec": spec}
-
-
-class Watcher:
-    """One open watch: the store pushes (type, object) pairs, the serving thread drains them."""
-
-    def __init__(self, store: Store, resource: str, namespace: str | None, predicate: Predicate) -> None:
-        self._store = store
-        self.resource = resource
-        self.namespace = namespace
-        self.predicate = predicate
-        self.pending: deque[tuple[str, dict[str, Any]]] = deque()
-        self.closed = False
-
-    def wants(self, obj: dict[str, Any]) -> bool:
-        if self.namespace is not None and obj.get("metadata", {}).get("namespace", "") != self.namespace:
-            return False
-        return self.predicate(obj)
-
-    def offer(self, event: _Event) -> None:
-        now_in = self.wants(event.obj) if event.type != "DELETED" else False
-        was_in = event.prev is not None and self.wants(event.prev)
-        if event.type == "DELETED":
-            if was_in:
-                self.pending.append(("DELETED", event.obj))
-        elif now_in and was_in:
-            self.pending.append(("MODIFIED", event.obj))
-        elif now_in:
-            self.pending.append(("ADDED", event.obj))
-        elif was_in:
-            prev = dict(event.prev or {})
-            prev["metadata"] = {**prev.get("metadata", {}), "resourceVersion": str(event.rv)}
-            self.pending.append(("DELETED", prev))
-
-    def take(self, until: float) -> list[tuple[str, dict[str, Any]]] | None:
-        """Events queued so far, waiting until `until` (monotonic) for one; None once the watch is closed."""
-        with self._store.cond:
-            while not self.pending and not self.closed:
-                remaining = until - time.monotonic()
-                if remaining <= 0:
-                    return []
-                self._store.cond.wait(remaining)
-            if self.closed:
-                return None
-            events = list(self.pending)
-            self.pending.clear()
-            return events
-
-    def bookmark_rv(self) -> int | None:
-        """The store's resourceVersion if everything before it was delivered (else no bookmark now)."""
-        with self._store.cond:
-            return None if self.pending else self._store.rv
-
-    def close(self) -> None:
-        self._store.forget(self)
-
-
-@dataclass
 class Store:
-    history_limit: int = 10_000
-    rv: int = 1
-    floor: int = 1  # watches from a resourceVersion below this get 410
-    cond: threading.Condition = field(default_factory=threading.Condition)
-    _objects: dict[str, dict[Key, _Entry]] = field(default_factory=lambda: {r: {} for r in RESOURCES})
-    _history: deque[_Event] = field(default_factory=deque)
-    _watchers: set[Watcher] = field(default_factory=set)
+    def __init__(self, history_limit: int = 10_000, strategies: Mapping[str, Strategy] | None = None) -> None:
+        self.history_limit = history_limit
+        self.rv = 1
+        self.floor = 1  # watches from a resourceVersion below this get 410
+        self.cond = threading.Condition()
+        self._strategies = {r.key: Strategy(r) for r in RESOURCES} | dict(strategies or {})
+        self._objects: dict[str, dict[Key, _Entry]] = {r.key: {} for r in RESOURCES}
+        self._history: deque[Event] = deque()
+        self._watchers: set[Watcher] = set()
+
+    def strategy(self, resource: Resource) -> Strategy:
+        return self._strategies[resource.key]
+
+    def objects(self, resource: Resource) -> list[Object]:
+        """Every stored object of a resource (the strategies' Context: allocation reads what is in use)."""
+        with self.cond:
+            return [entry.obj for entry in self._objects[resource.key].values()]
 
     # ---- reads -------------------------------------------------------------------------------------------
 
-    def get(self, resource: str, key: Key) -> dict[str, Any]:
+    def get(self, resource: Resource, key: Key) -> Object:
         with self.cond:
-            entry = self._objects[resource].get(key)
+            entry = self._objects[resource.key].get(key)
             if entry is None:
-                raise errors.not_found(resource, key[1])
+                raise errors.not_found(resource.plural, key[1], resource.group)
             return entry.obj
 
     def list(
         self,
-        resource: str,
+        resource: Resource,
         namespace: str | None,
         predicate: Predicate,
         limit: int | None = None,
@@ -182,7 +115,7 @@ class Store:
                         "modified, or deleted between the time the first chunk was returned and now may "
                         "show up in the list.",
                     )
-            entries = self._entries_at(resource, snapshot_rv)
+            entries = self._entries_at(resource.key, snapshot_rv)
             keys = sorted(k for k in entries if namespace is None or k[0] == namespace)
             selected = [k for k in keys if _key_str(k) > start or not start]
             selected = [k for k in selected if predicate(entries[k].obj)]
@@ -212,15 +145,14 @@ class Store:
 
     # ---- writes ------------------------------------------------------------------------------------------
 
-    def create(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
-        res = RESOURCES[resource]
+    def create(self, resource: Resource, obj: Object, *, dry_run: bool = False) -> Object:
         meta = dict(obj.get("metadata") or {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         name = meta.get("name")
         if not name:
-            raise errors.invalid(res.kind, resource, "", "metadata.name: Required value: name or generateName "
-                                 "is required")
+            raise invalid(resource.group, resource.kind, "",
+                          [required("metadata.name", "name or generateName is required")])
         if meta.get("resourceVersion"):
             raise errors.ApiError(
                 500,
@@ -228,91 +160,151 @@ class Store:
                 "Internal error occurred: resourceVersion should not be set on objects to be created",
                 {"causes": [{"message": "resourceVersion should not be set on objects to be created"}]},
             )
-        if not res.namespaced:
+        if not resource.namespaced:
             meta.pop("namespace", None)
+        for server_only in ("deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            meta.pop(server_only, None)
         meta.setdefault("uid", str(uuid.uuid4()))
         meta["creationTimestamp"] = now_rfc3339()
-        new = {**obj, "kind": res.kind, "apiVersion": "v1", "metadata": meta}
-        if resource == "nodes":
-            new = normalize_node(new)
+        new = {"kind": resource.kind, "apiVersion": resource.api_version, **obj, "metadata": meta}
+        new["kind"], new["apiVersion"] = resource.kind, resource.api_version
+        strategy = self.strategy(resource)
         with self.cond:
+            new = strategy.normalize(strategy.create(strategy.decode(new), self))
             key = _key(new)
-            if key in self._objects[resource]:
-                raise errors.already_exists(resource, name)
-            return self._commit(resource, key, new, None)
+            if key in self._objects[resource.key]:
+                raise errors.already_exists(resource.plural, name, resource.group)
+            if dry_run:
+                return new
+            return self._commit(resource.key, key, new, None)
 
     def update(
-        self, resource: str, key: Key, obj: dict[str, Any], *, subresource: str | None = "",
-        precondition: bool = True,
-    ) -> dict[str, Any]:
-        """PUT: optimistic concurrency on metadata.resourceVersion when the body carries one."""
+        self, resource: Resource, key: Key, obj: Object, *, subresource: str | None = "",
+        precondition: bool = True, dry_run: bool = False,
+    ) -> Object:
+        """PUT: optimistic concurrency on metadata.resourceVersion (required for kinds without unconditional
+        updates). `subresource` None is the stand-in's own raw write, as if straight into etcd."""
+        strategy = self.strategy(resource)
         with self.cond:
             old = self.get(resource, key)
-            sent_rv = (obj.get("metadata") or {}).get("resourceVersion")
+            new = strategy.decode(obj) if subresource is not None else obj
+            sent_rv = (new.get("metadata") or {}).get("resourceVersion")
+            if precondition and not sent_rv and not strategy.allow_unconditional_update:
+                raise invalid(resource.group, resource.plural, key[1], [invalid_value(
+                    "metadata.resourceVersion", GoHex(0), "must be specified for an update")])
             if precondition and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
-                raise errors.conflict(resource, key[1])
-            return self._write_over(resource, key, old, obj, subresource)
+                raise errors.conflict(resource.plural, key[1], resource.group)
+            return self._write_over(resource, key, old, new, subresource, dry_run)
 
-    def mutate(self, resource: str, key: Key, change: Any, *, subresource: str | None = "") -> dict[str, Any]:
+    def mutate(self, resource: Resource, key: Key, change: Callable[[Object], Object], *,
+               subresource: str | None = "", dry_run: bool = False) -> Object:
         """PATCH: `change(old_object) -> new_object` applied atomically under the store lock."""
+        strategy = self.strategy(resource)
         with self.cond:
             old = self.get(resource, key)
             new = change(json.loads(json.dumps(old)))
+            if subresource is not None:
+                new = strategy.decode(new)
             sent_rv = (new.get("metadata") or {}).get("resourceVersion")
             if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
-                raise errors.conflict(resource, key[1])
-            return self._write_over(resource, key, old, new, subresource)
+                raise errors.conflict(resource.plural, key[1], resource.group)
+            return self._write_over(resource, key, old, new, subresource, dry_run)
 
-    def delete(self, resource: str, key: Key) -> dict[str, Any]:
+    def delete(self, resource: Resource, key: Key, *, preconditions: Mapping[str, Any] | None = None,
+               dry_run: bool = False) -> tuple[Object, bool]:
+        """(object, gone): an object with finalizers is marked deleted and stays until they are removed."""
         with self.cond:
             old = self.get(resource, key)
-            return self._commit(resource, key, None, old)
+            self._check_preconditions(resource, key, old, preconditions or {})
+            meta = old["metadata"]
+            if meta.get("finalizers"):
+                if meta.get("deletionTimestamp"):
+                    return old, False
+                marked = {**meta, "deletionTimestamp": now_rfc3339(), "deletionGracePeriodSeconds": 0}
+                if meta.get("generation"):
+                    marked["generation"] = meta["generation"] + 1  # markAsDeleting
+                new = {**old, "metadata": marked}
+                return (new if dry_run else self._commit(resource.key, key, new, old)), False
+            if not dry_run:
+                self._commit(resource.key, key, None, old)
+            return old, True
 
-    def _write_over(
-        self, resource: str, key: Key, old: dict[str, Any], new: dict[str, Any], subresource: str | None
-    ) -> dict[str, Any]:
-        res = RESOURCES[resource]
+    def delete_collection(self, resource: Resource, namespace: str | None, predicate: Predicate, *,
+                          dry_run: bool = False) -> list[Object]:
+        """DELETE on a collection: the matching objects as listed before, each deleted as by `delete`."""
+        with self.cond:
+            items = [e.obj for k, e in sorted(self._objects[resource.key].items())
+                     if (namespace is None or k[0] == namespace) and predicate(e.obj)]
+            for obj in items:
+                self.delete(resource, _key(obj), dry_run=dry_run)
+            return items
+
+    def _check_preconditions(self, resource: Resource, key: Key, obj: Object, wanted: Mapping[str, Any]) -> None:
+        meta = obj["metadata"]
+        problem = None
+        if wanted.get("uid") is not None and wanted["uid"] != meta.get("uid"):
+            problem = f"UID in precondition: {wanted['uid']}, UID in object meta: {meta.get('uid')}"
+        elif wanted.get("resourceVersion") is not None and wanted["resourceVersion"] != meta["resourceVersion"]:
+            problem = (f"ResourceVersion in precondition: {wanted['resourceVersion']}, ResourceVersion in object "
+                       f"meta: {meta['resourceVersion']}")
+        if problem is not None:
+            etcd_key = "/registry/" + "/".join(
+                [_ETCD_PREFIX.get(resource.plural, resource.plural), *([key[0]] if key[0] else []), key[1]])
+            raise errors.conflict(resource.plural, key[1], resource.group,
+                                  f"StorageError: invalid object, Code: 4, Key: {etcd_key}, ResourceVersion: 0, "
+                                  f"AdditionalErrorMsg: Precondition failed: {problem}")
+
+    def _write_over(self, resource: Resource, key: Key, old: Object, new: Object, subresource: str | None,
+                    dry_run: bool) -> Object:
         name = (new.get("metadata") or {}).get("name", key[1])
         if name != key[1]:
             raise errors.bad_request(
                 f"the name of the object ({name}) does not match the name on the URL ({key[1]})"
             )
-        new = {**new, "kind": res.kind, "apiVersion": "v1"}
-        if resource == "nodes" and subresource is not None:
-            # nodeStrategy / nodeStatusStrategy: the main resource cannot change status, /status only status.
-            # (subresource None is the stand-in's own raw write, as if straight into etcd.)
-            if subresource == "status":
-                new = {**new, "spec": old.get("spec", {})}
-            else:
-                new = {**new, "status": old.get("status", {})}
-                if "status" not in old:
-                    new.pop("status")
-        if resource == "nodes":
-            new = normalize_node(new)
         meta = dict(new.get("metadata") or {})
-        for system_field in ("uid", "creationTimestamp", "resourceVersion"):
+        for system_field in _SYSTEM_FIELDS:
             if system_field in old["metadata"]:
                 meta[system_field] = old["metadata"][system_field]
             else:
                 meta.pop(system_field, None)
-        new["metadata"] = meta
+        new = {"kind": resource.kind, "apiVersion": resource.api_version, **new, "metadata": meta}
+        new["kind"], new["apiVersion"] = resource.kind, resource.api_version
+        strategy = self.strategy(resource)
+        if subresource is not None:
+            self._check_finalizers(resource, old, meta)
+            new = strategy.update(new, old, subresource, self)
+        new = strategy.normalize(new)
         if new == old:
             return old  # nothing changed: no new revision, no event
-        return self._commit(resource, key, new, old)
+        if dry_run:
+            return new
+        if meta.get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            # The last finalizer is gone: the deletion completes (the DELETED event carries the stored state).
+            gone = self._commit(resource.key, key, None, old)
+            return {**new, "metadata": {**new["metadata"], "resourceVersion": gone["metadata"]["resourceVersion"]}}
+        return self._commit(resource.key, key, new, old)
 
-    def _commit(
-        self, resource: str, key: Key, new: dict[str, Any] | None, old: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    def _check_finalizers(self, resource: Resource, old: Object, meta: Mapping[str, Any]) -> None:
+        if not old["metadata"].get("deletionTimestamp"):
+            return
+        extra = sorted(set(meta.get("finalizers") or []) - set(old["metadata"].get("finalizers") or []))
+        if extra:
+            listed = "[]string{" + ", ".join(json.dumps(f) for f in extra) + "}"
+            raise invalid(resource.group, resource.kind, old["metadata"]["name"], [forbidden(
+                "metadata.finalizers",
+                f"no new finalizers can be added if the object is being deleted, found new finalizers {listed}")])
+
+    def _commit(self, resource: str, key: Key, new: Object | None, old: Object | None) -> Object:
         self.rv += 1
         if new is None:
             assert old is not None
             stamped = {**old, "metadata": {**old["metadata"], "resourceVersion": str(self.rv)}}
             del self._objects[resource][key]
-            event = _Event(self.rv, "DELETED", resource, stamped, old)
+            event = Event(self.rv, "DELETED", resource, stamped, old)
         else:
             stamped = {**new, "metadata": {**new["metadata"], "resourceVersion": str(self.rv)}}
             self._objects[resource][key] = _Entry(stamped, _item_json(stamped))
-            event = _Event(self.rv, "MODIFIED" if old is not None else "ADDED", resource, stamped, old)
+            event = Event(self.rv, "MODIFIED" if old is not None else "ADDED", resource, stamped, old)
         self._history.append(event)
         while len(self._history) > self.history_limit:
             self.floor = self._history.popleft().rv
@@ -325,14 +317,14 @@ class Store:
     # ---- watch -------------------------------------------------------------------------------------------
 
     def watch(
-        self, resource: str, namespace: str | None, predicate: Predicate, resource_version: str
+        self, resource: Resource, namespace: str | None, predicate: Predicate, resource_version: str
     ) -> Watcher:
         """Register a watcher primed with what it must replay; raises ApiError 410/504 as the watch cache does."""
-        watcher = Watcher(self, resource, namespace, predicate)
+        watcher = Watcher(self, resource.key, namespace, predicate)
         with self.cond:
             if resource_version in ("", "0"):
                 # Unset/0: "start at most recent", beginning with synthetic ADDED events for the current state.
-                for _, entry in sorted(self._objects[resource].items()):
+                for _, entry in sorted(self._objects[resource.key].items()):
                     if watcher.wants(entry.obj):
                         watcher.pending.append(("ADDED", entry.obj))
             else:
@@ -349,7 +341,7 @@ class Store:
                 if wanted < self.floor:
                     raise errors.expired(f"too old resource version: {wanted} ({self.floor})")
                 for event in self._history:
-                    if event.rv > wanted and event.resource == resource:
+                    if event.rv > wanted and event.resource == resource.key:
                         watcher.offer(event)
             self._watchers.add(watcher)
         return watcher
@@ -375,7 +367,7 @@ class Store:
             return self.rv
 
 
-def _key(obj: dict[str, Any]) -> Key:
+def _key(obj: Object) -> Key:
     meta = obj["metadata"]
     return (meta.get("namespace", ""), meta["name"])
 

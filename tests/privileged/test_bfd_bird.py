@@ -207,3 +207,24 @@ def test_a_peer_asking_for_no_packets_gets_none(link):
         assert int(tor.run(sys.executable, "-c", COUNT, TOR, "2.5").stdout) == 0
     finally:
         bfd.stop()
+
+
+HOLD_PORT = """import socket, sys, time
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", 3784))
+print("bound", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_port_held_by_another_bfd_daemon_is_reported_not_a_traceback(netns_group):
+    # FRR's bfdd on the same host holds UDP 3784: the process says so in one line and exits; the agent restarts
+    # it with a growing delay (bgpnet.bfd.process.restart_delay) and shows it as not running.
+    ns = netns_group.add("held")
+    holder = netns_group.track(ns.spawn([sys.executable, "-c", HOLD_PORT], stdout=subprocess.PIPE, text=True))
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "bound"
+    proc = subprocess.run(ns.argv([sys.executable, "-m", "bgpnet.bfd"]), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout) == {"error": "cannot listen on UDP port 3784: [Errno 98] Address already in use"}
+    assert "Traceback" not in proc.stderr

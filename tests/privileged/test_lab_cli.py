@@ -131,6 +131,13 @@ def test_tor_lab_with_bird_comes_up_all_green(state_dir):
                                      capture_output=True, text=True).stdout
         assert [line.split()[-1] for line in established.splitlines()] == ["172.31.0.1:179"]
     print(f"\nMEASURED lab up --nodes 3 --mode tor: {lab_json['upSeconds']} s")
+
+    def bfd_up_at_the_tor() -> int:
+        status = json.loads(lab(state_dir, "status", "--json").stdout)
+        return sum(line.split()[2:3] == ["Up"] for line in status["torBfdSessions"])
+
+    # BFD beside every session: the ToR sees all three nodes Up (a second or two after BGP, at 1 packet/s).
+    wait_for(lambda: bfd_up_at_the_tor() == 3, 30, 0.5, "three BFD sessions Up at the ToR")
     assert lab(state_dir, "down").returncode == 0
     assert_nothing_left(state, state_dir)
 

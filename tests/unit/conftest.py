@@ -17,14 +17,22 @@ def standin():
 
 
 @pytest.fixture
-def api(standin):
-    """The real kubernetes client's CoreV1Api talking to the stand-in."""
+def api_client(standin):
+    """The real kubernetes client's ApiClient talking to the stand-in (wrap it in any *Api class)."""
     from kubernetes import client
 
     cfg = client.Configuration()
     cfg.host = standin.url
     with client.ApiClient(cfg) as api_client:
-        yield client.CoreV1Api(api_client)
+        yield api_client
+
+
+@pytest.fixture
+def api(api_client):
+    """The real kubernetes client's CoreV1Api talking to the stand-in."""
+    from kubernetes import client
+
+    return client.CoreV1Api(api_client)
 
 
 @pytest.fixture

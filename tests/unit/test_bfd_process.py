@@ -10,7 +10,15 @@ from ipaddress import ip_address as A
 import pytest
 
 from bgpnet.bfd import process as bfd_process
-from bgpnet.bfd.process import BfdChange, BfdProcess, BfdSessionState, change_of, parse_line, wire_peers
+from bgpnet.bfd.process import (
+    BfdChange,
+    BfdProcess,
+    BfdSessionState,
+    change_of,
+    parse_line,
+    restart_delay,
+    wire_peers,
+)
 from bgpnet.model import BfdPeer
 
 # Echoes every configuration line back as Up/timers reports for each peer; `die` in a peer list exits.
@@ -58,6 +66,15 @@ def test_only_a_session_that_was_up_fails(message, failed):
     assert change is not None and change.failed is failed
 
 
+def test_a_process_that_keeps_dying_is_restarted_ever_more_slowly():
+    delays, delay = [], 0.0
+    for _ in range(7):
+        delay = restart_delay(delay, ran_s=0.1)  # e.g. UDP 3784 held by another BFD daemon
+        delays.append(delay)
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert restart_delay(30.0, ran_s=3600) == 1.0  # after a stable run, a death is restarted quickly again
+
+
 def test_lines_that_are_not_state_changes():
     assert change_of({"ready": True}) is None
     assert parse_line(b"[1, 2]") is None and parse_line(b"{") is None
@@ -66,6 +83,7 @@ def test_lines_that_are_not_state_changes():
 
 def test_sessions_are_sent_changes_reported_and_a_dead_process_restarted(monkeypatch):
     monkeypatch.setattr(bfd_process, "RESTART_DELAY", 0.05)
+    monkeypatch.setattr(bfd_process, "RESTART_DELAY_MAX", 0.05)
     changes: list[BfdChange] = []
     lock = threading.Lock()
 

@@ -10,7 +10,7 @@ import pytest
 
 from bgpnet.config import parse_config
 from bgpnet.lab.bird import render_bird_config
-from bgpnet.lab.topology import ASN_LABEL, PlanError, plan_lab, tor_peer_config
+from bgpnet.lab.topology import ASN_LABEL, PlanError, node_config, plan_lab, tor_peer_config
 
 GOLDEN = Path(__file__).parent / "data" / "lab_bird_tor3.conf"
 
@@ -77,3 +77,13 @@ def test_bird_config_is_accepted_by_bird_itself(tmp_path):
 def test_mesh_plan_has_no_bird_config():
     with pytest.raises(ValueError, match="no ToR"):
         render_bird_config(plan_lab(3))
+
+
+def test_every_lab_node_runs_bfd_the_agent_accepts_it_and_tor_nodes_peer_with_the_tor():
+    for mode in ("mesh", "tor"):
+        plan = plan_lab(2, 1, mode)
+        fragment = node_config(plan)
+        config = parse_config({"asn": plan.cluster_asn, "clusterCIDRs": [plan.cluster_cidr], **fragment})
+        assert config.bfd.enabled and (config.bfd.min_rx_ms, config.bfd.multiplier) == (300, 3)
+        assert config.node_to_node_mesh is (mode == "mesh")
+    assert "bfd on;" in render_bird_config(plan_lab(2, 1, "tor"))
