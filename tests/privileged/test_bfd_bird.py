@@ -15,12 +15,14 @@ import time
 import pytest
 
 NODE, TOR = "10.99.0.1", "10.99.0.2"
+NODE6, TOR6 = "fd00:99::1", "fd00:99::2"
 
 BIRD_CONF = """router id {tor};
 protocol device {{ }}
 protocol bfd {{
   interface "eth0" {{ min rx interval {rx} ms; min tx interval {tx} ms; multiplier {mult}; }};
   neighbor {node} local {tor};
+  neighbor {node6} local {tor6};
 }}
 """
 
@@ -76,9 +78,12 @@ def link(netns_group, tmp_path):
     netns_group.veth(tor, "eth0", node, "eth0")
     tor.run("ip", "addr", "add", f"{TOR}/24", "dev", "eth0")
     node.run("ip", "addr", "add", f"{NODE}/24", "dev", "eth0")
+    tor.run("ip", "-6", "addr", "add", f"{TOR6}/64", "dev", "eth0", "nodad")
+    node.run("ip", "-6", "addr", "add", f"{NODE6}/64", "dev", "eth0", "nodad")
 
     def start_bird(rx: int, tx: int, mult: int = 3) -> str:
-        (tmp_path / "bird.conf").write_text(BIRD_CONF.format(tor=TOR, node=NODE, rx=rx, tx=tx, mult=mult))
+        (tmp_path / "bird.conf").write_text(BIRD_CONF.format(tor=TOR, node=NODE, tor6=TOR6, node6=NODE6, rx=rx, tx=tx,
+                                                                 mult=mult))
         sock = tmp_path / "bird.sock"
         netns_group.track(tor.spawn(["bird", "-f", "-c", str(tmp_path / "bird.conf"), "-s", str(sock),
                                      "-P", str(tmp_path / "bird.pid")]))
@@ -87,21 +92,21 @@ def link(netns_group, tmp_path):
     return tor, node, start_bird
 
 
-def bird_session(sock: str) -> str:
+def bird_session(sock: str, node: str = NODE) -> str:
     """BIRD's line for our node in `show bfd sessions` ('' when it has none)."""
     out = subprocess.run(["birdc", "-s", sock, "show", "bfd", "sessions"], capture_output=True, text=True,
                          timeout=10).stdout
-    return next((line for line in out.splitlines() if line.strip().startswith(NODE)), "")
+    return next((line for line in out.splitlines() if line.split()[:1] == [node]), "")
 
 
-def wait_bird(sock: str, state: str, timeout: float = 15.0) -> str:
+def wait_bird(sock: str, state: str, timeout: float = 15.0, node: str = NODE) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        line = bird_session(sock)
+        line = bird_session(sock, node)
         if state in line.split():
             return line
         time.sleep(0.05)
-    raise AssertionError(f"BIRD's session to {NODE} not {state} within {timeout} s: {bird_session(sock)!r}")
+    raise AssertionError(f"BIRD's session to {node} not {state} within {timeout} s: {bird_session(sock, node)!r}")
 
 
 def peer(rx: int = 300, tx: int = 300, mult: int = 3) -> dict:
@@ -128,6 +133,24 @@ def test_session_up_with_bird_then_a_black_holed_link_is_detected_by_both_and_re
         tor.run("nft", "delete", "table", "inet", "bfd_blackhole")
         bfd.wait_for(lambda m: m.get("state") == "Up", "session Up again")
         wait_bird(sock, "Up")
+    finally:
+        bfd.stop()
+
+
+def test_an_ipv6_session_comes_up_beside_the_ipv4_one_and_detects_a_black_hole(link):
+    # RFC 5881 over IPv6: hop limit 255 out and required in (IPV6_RECVHOPLIMIT), the same port and rules.
+    tor, node, start_bird = link
+    sock = start_bird(rx=300, tx=300)
+    v6 = {"peer": TOR6, "local": NODE6, "min_rx_ms": 300, "min_tx_ms": 300, "multiplier": 3}
+    bfd = BfdProcess(node, [peer(), v6])
+    try:
+        for address in (TOR, TOR6):
+            bfd.wait_for(lambda m, a=address: m.get("peer") == a and m.get("state") == "Up", f"{address} Up")
+        wait_bird(sock, "Up", node=NODE6)
+        tor.run("nft", "-f", "-", input=BLACKHOLE)
+        down = bfd.wait_for(lambda m: m.get("peer") == TOR6 and m.get("state") == "Down", "IPv6 session Down")
+        assert down["diag"] == 1
+        wait_bird(sock, "Down", node=NODE6)
     finally:
         bfd.stop()
 
