@@ -14,18 +14,14 @@ from typing import Any
 
 import yaml
 
+from bgpnet.config_error import ConfigError
+from bgpnet.lb_pools import LoadBalancerPool, parse_pools
 from bgpnet.model import IPAddress, IPNetwork
+
+__all__ = ["ConfigError"]  # re-exported: most callers import it from here
 
 AS_TRANS = 23456  # RFC 6793: placeholder for 4-byte ASNs on 2-byte speakers, never a real AS.
 MAX_ASN = 4_294_967_295
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value; `field` names the key as it appears in the file."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -45,6 +41,14 @@ NODE_ASN_KEY = "bgpnet.io/asn"
 NODE_PEERS_KEY = "bgpnet.io/peers"
 NODE_COMMUNITIES_KEY = "bgpnet.io/communities"
 NODE_LARGE_COMMUNITIES_KEY = "bgpnet.io/large-communities"
+# The same two keys as annotations of a Service tag that Service's announced addresses.
+SERVICE_COMMUNITIES_KEY = NODE_COMMUNITIES_KEY
+SERVICE_LARGE_COMMUNITIES_KEY = NODE_LARGE_COMMUNITIES_KEY
+# Nodes with this label never announce LoadBalancer or external addresses (the upstream label service
+# controllers honour: kube-controller-manager, MetalLB, Cilium).
+EXCLUDE_FROM_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+# The loadBalancerClass of the Services bgpnet serves (allocates and announces LoadBalancer addresses for).
+LOAD_BALANCER_CLASS = "bgpnet.io/bgp"
 
 WARN = "warn"
 TEARDOWN = "teardown"
@@ -128,6 +132,36 @@ class GracefulRestart:
 
 
 @dataclass(frozen=True)
+class ServiceAdvertisement:
+    """Which Service addresses this node announces, by the CIDRs they may come from (Calico's
+    serviceClusterIPs / serviceExternalIPs / serviceLoadBalancerIPs). Everything is off (empty) by default; an
+    address outside its kind's CIDRs is never announced, so a tenant who writes an arbitrary externalIP cannot
+    make the fabric route it to the cluster."""
+
+    cluster_cidrs: tuple[IPNetwork, ...] = ()  # announced whole from every node, plus Local Services' /32s
+    external_cidrs: tuple[IPNetwork, ...] = ()
+    load_balancer_cidrs: tuple[IPNetwork, ...] = ()
+    communities: tuple[str, ...] = ()  # added to every Service address, with the Service's own annotation
+    large_communities: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cluster_cidrs or self.external_cidrs or self.load_balancer_cidrs)
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    """LoadBalancer address allocation (bgpnet.lb_pools, the leader-elected allocator)."""
+
+    # Also serve LoadBalancer Services without a loadBalancerClass (as the cluster's default implementation).
+    default: bool = False
+    pools: tuple[LoadBalancerPool, ...] = ()
+
+    def serves(self, load_balancer_class: str | None) -> bool:
+        return load_balancer_class == LOAD_BALANCER_CLASS or (load_balancer_class is None and self.default)
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     asn: int
     cluster_cidrs: tuple[IPNetwork, ...]
@@ -158,6 +192,8 @@ class AgentConfig:
     # cluster (bgpnet/nat/ruleset.py says why).
     nat_outgoing: bool | None = None
     bfd: BfdSettings = BfdSettings()
+    services: ServiceAdvertisement = ServiceAdvertisement()
+    load_balancer: LoadBalancerSettings = LoadBalancerSettings()
 
 
 def _asn(field: str, value: Any) -> int:
@@ -184,6 +220,20 @@ def _cidrs(field: str, value: Any) -> tuple[IPNetwork, ...]:
             if a.version == b.version and a.overlaps(b):
                 raise ConfigError(field, f"CIDRs {a} and {b} overlap")
     return tuple(nets)
+
+
+def _optional_cidrs(field: str, value: Any) -> tuple[IPNetwork, ...]:
+    return () if value in (None, []) else _cidrs(field, value)
+
+
+def _services(raw: Mapping[str, Any]) -> ServiceAdvertisement:
+    return ServiceAdvertisement(
+        cluster_cidrs=_optional_cidrs("serviceClusterIPs", raw.get("serviceClusterIPs")),
+        external_cidrs=_optional_cidrs("serviceExternalIPs", raw.get("serviceExternalIPs")),
+        load_balancer_cidrs=_optional_cidrs("serviceLoadBalancerIPs", raw.get("serviceLoadBalancerIPs")),
+        communities=communities("serviceCommunities", raw.get("serviceCommunities", []), large=False),
+        large_communities=communities("serviceLargeCommunities", raw.get("serviceLargeCommunities", []),
+                                      large=True))
 
 
 def _bool(field: str, value: Any) -> bool:
@@ -395,7 +445,9 @@ def _peers(field: str, value: Any, bfd_base: BfdSettings) -> tuple[PeerSpec, ...
 
 _FIELDS = {"asn", "clusterCIDRs", "nodeToNodeMesh", "holdTime", "keepaliveTime", "routeSyncPeriod",
            "startupGracePeriod", "cni", "peers", "communities", "largeCommunities", "importPolicy",
-           "gracefulRestart", "notReadyGracePeriod", "livenessPeersDownAfter", "natOutgoing", "bfd"}
+           "gracefulRestart", "notReadyGracePeriod", "livenessPeersDownAfter", "natOutgoing", "bfd",
+           "serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs", "serviceCommunities",
+           "serviceLargeCommunities", "defaultLoadBalancer", "loadBalancerPools"}
 
 
 def _graceful_restart(field: str, value: Any) -> GracefulRestart:
@@ -469,6 +521,10 @@ def parse_config(raw: Any) -> AgentConfig:
                                                         raw.get("livenessPeersDownAfter", 600)),
         nat_outgoing=None if raw.get("natOutgoing") is None else _bool("natOutgoing", raw["natOutgoing"]),
         bfd=global_bfd,
+        services=_services(raw),
+        load_balancer=LoadBalancerSettings(
+            default=_bool("defaultLoadBalancer", raw.get("defaultLoadBalancer", False)),
+            pools=parse_pools("loadBalancerPools", raw.get("loadBalancerPools", []))),
     )
 
 

@@ -96,6 +96,9 @@ class BgpPeer:
     # session's local address, of the wrong family: an IPv6 prefix over an IPv4 session needs an IPv6 next hop
     # in MP_REACH_NLRI (RFC 2545), an IPv4 prefix over an IPv6 session an IPv4 one.
     other_family_next_hop: IPAddress | None = None
+    # A node-to-node mesh session: it gets only announcements meant for the mesh (pod CIDRs, not Service
+    # addresses, which every node's kube-proxy serves itself).
+    mesh: bool = False
 
     def carried_versions(self) -> tuple[int, ...]:
         return self.families or (self.address.version,)
@@ -123,9 +126,39 @@ class Announcement:
     prefix: IPNetwork
     communities: tuple[str, ...] = ()
     large_communities: tuple[str, ...] = ()
+    # False: only for configured peers (routers), never for mesh peers (Service addresses).
+    to_mesh: bool = True
 
     def __str__(self) -> str:
         return str(self.prefix)
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """What bgpnet needs of one Kubernetes Service, already validated (addresses that do not parse are left
+    out by the parser). Kept per Service in every agent, so only the fields bgpnet reads."""
+
+    namespace: str
+    name: str
+    type: str = "ClusterIP"  # ClusterIP, NodePort, LoadBalancer, ExternalName
+    cluster_ips: tuple[IPAddress, ...] = ()  # spec.clusterIPs (none for a headless Service)
+    external_ips: tuple[IPAddress, ...] = ()  # spec.externalIPs
+    ingress_ips: tuple[IPAddress, ...] = ()  # status.loadBalancer.ingress[].ip
+    external_local: bool = False  # spec.externalTrafficPolicy: Local
+    internal_local: bool = False  # spec.internalTrafficPolicy: Local
+    load_balancer_class: str | None = None  # spec.loadBalancerClass
+    ip_families: tuple[int, ...] = ()  # spec.ipFamilies, as IP versions, in order
+    # Addresses asked for: spec.loadBalancerIP and the bgpnet.io/load-balancer-ips annotation, as written.
+    requested_ips: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # only the bgpnet.io/ ones
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def annotation(self, key: str) -> str | None:
+        return dict(self.annotations).get(key)
 
 
 @dataclass(frozen=True, slots=True)

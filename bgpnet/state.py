@@ -104,7 +104,7 @@ def mesh_peers(config: AgentConfig, me: NodeInfo, nodes: Mapping[str, NodeInfo])
             # session down for good. One initiator per pair means no collision.
             peers.add(BgpPeer(address=theirs, asn=asn, local_address=mine, local_asn=asn,
                               hold_time=config.hold_time, description=node.name,
-                              passive=mine.packed > theirs.packed))
+                              passive=mine.packed > theirs.packed, mesh=True))
     return frozenset(peers)
 
 

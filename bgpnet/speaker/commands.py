@@ -30,14 +30,17 @@ def as_announcements(items: Iterable[Announcement | IPNetwork]) -> frozenset[Ann
 
 def desired_per_peer(peers: Iterable[BgpPeer], announcements: Collection[Announcement | IPNetwork]
                      ) -> dict[IPAddress, frozenset[Announcement]]:
-    """Each peer gets the prefixes of every address family its session carries."""
+    """Each peer gets the prefixes of every address family its session carries; a mesh peer only those meant
+    for the mesh (`Announcement.to_mesh`)."""
     normalised = as_announcements(announcements)
     by_version = {v: frozenset(a for a in normalised if a.prefix.version == v) for v in (4, 6)}
+    mesh_by_version = {v: frozenset(a for a in by_version[v] if a.to_mesh) for v in (4, 6)}
     out = {}
     for peer in peers:
+        table = mesh_by_version if peer.mesh else by_version
         carried = peer.carried_versions()
-        out[peer.address] = (by_version[carried[0]] if len(carried) == 1
-                             else frozenset().union(*(by_version[v] for v in carried)))
+        out[peer.address] = (table[carried[0]] if len(carried) == 1
+                             else frozenset().union(*(table[v] for v in carried)))
     return out
 
 

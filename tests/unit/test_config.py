@@ -57,9 +57,11 @@ def test_all_fields_parse():
     ({"cni": {"mtuu": 1500}}, "cni.mtuu: unknown field (known: bandwidth, dataDir, logFile, mtu, portMap)"),
     ({"cni": []}, "cni: must be a mapping"),
     ({"nodeToNodeMeshh": True}, "nodeToNodeMeshh: unknown field (known: asn, bfd, clusterCIDRs, cni, communities, "
-                                "gracefulRestart, holdTime, importPolicy, keepaliveTime, largeCommunities, "
-                                "livenessPeersDownAfter, natOutgoing, nodeToNodeMesh, notReadyGracePeriod, peers, "
-                                "routeSyncPeriod, startupGracePeriod)"),
+                                "defaultLoadBalancer, gracefulRestart, holdTime, importPolicy, keepaliveTime, "
+                                "largeCommunities, livenessPeersDownAfter, loadBalancerPools, natOutgoing, "
+                                "nodeToNodeMesh, notReadyGracePeriod, peers, routeSyncPeriod, serviceClusterIPs, "
+                                "serviceCommunities, serviceExternalIPs, serviceLargeCommunities, "
+                                "serviceLoadBalancerIPs, startupGracePeriod)"),
 ])
 def test_invalid_field_names_the_field(override, message):
     with pytest.raises(ConfigError) as err:

@@ -21,9 +21,9 @@ def test_mesh_peers_every_other_node_per_shared_family():
     me = node("n1", "172.31.0.1", "fd00::1", ["10.244.1.0/24"])
     nodes = {"n1": me, "n2": node("n2", "172.31.0.2", "fd00::2"), "n3": node("n3", "172.31.0.3")}
     assert mesh_peers(CFG, me, nodes) == {
-        BgpPeer(A("172.31.0.2"), 64512, A("172.31.0.1"), 64512, hold_time=6, description="n2"),
-        BgpPeer(A("fd00::2"), 64512, A("fd00::1"), 64512, hold_time=6, description="n2"),
-        BgpPeer(A("172.31.0.3"), 64512, A("172.31.0.1"), 64512, hold_time=6, description="n3"),
+        BgpPeer(A("172.31.0.2"), 64512, A("172.31.0.1"), 64512, hold_time=6, description="n2", mesh=True),
+        BgpPeer(A("fd00::2"), 64512, A("fd00::1"), 64512, hold_time=6, description="n2", mesh=True),
+        BgpPeer(A("172.31.0.3"), 64512, A("172.31.0.1"), 64512, hold_time=6, description="n3", mesh=True),
     }
 
 
