@@ -30,13 +30,14 @@ from bgpnet.agent_ports import (
     NodeSourcePort,
     OutgoingNatPort,
     RouteTablePort,
+    ServiceSourcePort,
     SpeakerPort,
 )
 from bgpnet.agent_records import AgentCounters
 from bgpnet.agent_snapshot import AgentView, assemble
 from bgpnet.bfd.process import BfdChange
 from bgpnet.config import AgentConfig, PasswordRef
-from bgpnet.model import BfdPeer, IPAddress, Md5Password, NodeInfo
+from bgpnet.model import BfdPeer, IPAddress, Md5Password, NodeInfo, ServiceInfo
 from bgpnet.nat.ruleset import enabled as nat_outgoing_enabled
 from bgpnet.node_readiness import gone_nodes, next_change, not_ready_since
 from bgpnet.peer_lifecycle import PeerLifecycle
@@ -44,6 +45,7 @@ from bgpnet.policy import MAX_PREFIX, ImportPolicy
 from bgpnet.rib import Rib
 from bgpnet.route_sync import RouteSync
 from bgpnet.routes.table import ApplyResult
+from bgpnet.service_routes import ServiceTable
 from bgpnet.snapshot import AgentSnapshot, LoopStatus
 from bgpnet.speaker.events import (
     BadMessage,
@@ -75,6 +77,9 @@ log = logging.getLogger("bgpnet.agent")
 # Speaker events (UPDATEs, mostly) queued for the loop before the speaker's reader waits for it.
 SPEAKER_QUEUE_LIMIT = 4096
 
+# The Service source's callback: changed Services (None: deleted), changed "has a ready local endpoint" facts.
+ServiceCallback = Callable[[Mapping[str, ServiceInfo | None], Mapping[str, bool]], None]
+
 # Malformed UPDATEs are logged (with their bytes) once per (peer, reason); a peer repeating one is only counted.
 _MALFORMED_LOGGED_MAX = 1024
 
@@ -89,7 +94,8 @@ class Agent:
                  set_network_available: Callable[[], None] | None = None,
                  outgoing_nat: OutgoingNatPort | None = None,
                  record_event: Callable[[node_events.NodeEvent], None] | None = None,
-                 make_bfd: Callable[[Callable[[BfdChange], None]], BfdPort] | None = None) -> None:
+                 make_bfd: Callable[[Callable[[BfdChange], None]], BfdPort] | None = None,
+                 make_service_source: Callable[[ServiceCallback], ServiceSourcePort] | None = None) -> None:
         self.config = config
         self.node_name = node_name
         self.cni_conf_dir = cni_conf_dir
@@ -138,12 +144,27 @@ class Agent:
         # Kubernetes Events on our Node (session up/down, refused routes, config problems); emitting never
         # blocks (bgpnet.kube.events writes from its own thread).
         self._record_event = record_event or (lambda event: None)
+        # Service addresses (only when the config announces some): changes wait here for the loop, which
+        # re-decides the changed Services alone (bgpnet.service_routes).
+        self._services = ServiceTable()
+        self._service_changes: dict[str, ServiceInfo | None] = {}
+        self._local_changes: dict[str, bool] = {}
+        self._service_source: ServiceSourcePort | None = None
+        self._service_thread: threading.Thread | None = None
+        if config.services.enabled and make_service_source is not None:
+            self._service_source = make_service_source(self._on_services)
 
     # --- event handlers: record and wake the loop -------------------------------------------------------
     def _on_nodes(self, nodes: Mapping[str, NodeInfo]) -> None:
         with self._lock:
             self._nodes = nodes
             self._not_ready = not_ready_since(self._not_ready, nodes, self._clock())
+        self._wake.set()
+
+    def _on_services(self, services: Mapping[str, ServiceInfo | None], local: Mapping[str, bool]) -> None:
+        with self._lock:
+            self._service_changes.update(services)
+            self._local_changes.update(local)
         self._wake.set()
 
     def _on_speaker_event(self, event: SpeakerEvent) -> None:
@@ -310,6 +331,10 @@ class Agent:
         self._node_thread = threading.Thread(target=self._node_source.run, args=(self._stop,),
                                              name="node-source", daemon=True)
         self._node_thread.start()
+        if self._service_source is not None:
+            self._service_thread = threading.Thread(target=self._service_source.run, args=(self._stop,),
+                                                    name="service-source", daemon=True)
+            self._service_thread.start()
         self._started = True
 
     def run(self) -> None:
@@ -375,6 +400,9 @@ class Agent:
                 if intent.policies != self._intent.policies:
                     self._refilter(intent, me)
                 self._intent = intent
+            self._services.update(self.config, me, self._service_changes, self._local_changes)
+            self._service_changes, self._local_changes = {}, {}
+            announcements = intent.announcements | self._services.announcements()
             stale, stale_over = self._peers.stale_for_round(self.rib, now)
             # New peers or policies, stale routes kept or just swept: the whole desired map is computed again.
             round_ = self._routes.take(self.rib, resync=resync_due,
@@ -383,7 +411,7 @@ class Agent:
             self._speaker = self._make_speaker(router_id(me), self._on_speaker_event)
             self._speaker.start()
         if self._speaker is not None:
-            self._speaker.set(intent.peers, intent.announcements)
+            self._speaker.set(intent.peers, announcements)
         self._set_bfd(intent.bfd)
         if me is not None and me.pod_cidrs and cniconf.write_conflist(self.cni_conf_dir, me.pod_cidrs,
                                                                       self.config.cni):
@@ -513,8 +541,12 @@ class Agent:
                     LoopStatus("reconcile", alive=not self._stop.is_set(),
                                age_s=max(0.0, now - self._heartbeat), stall_after_s=self.stall_after()),
                     LoopStatus("node-source", alive=self._node_thread is None or self._node_thread.is_alive()),
-                ),
+                ) + ((LoopStatus("service-source", alive=self._service_thread is None
+                                 or self._service_thread.is_alive()),) if self._service_source else ()),
                 peers_down_limit_s=self.config.liveness_peers_down_after,
                 bfd=tuple(self._bfd_wanted), bfd_changes=Counter(self.counters.bfd_changes),
-                bfd_held=self._peers.bfd_held())
-        return assemble(view, self._speaker, self._node_source, self.config.cni.data_dir, self._bfd)
+                bfd_held=self._peers.bfd_held(), services_enabled=self.config.services.enabled,
+                service_addresses=self._services.addresses(), service_count=len(self._services),
+                local_endpoints=self._services.local_endpoints(), services_ignored=self._services.ignored())
+        return assemble(view, self._speaker, self._node_source, self.config.cni.data_dir, self._bfd,
+                        self._service_source)

@@ -42,6 +42,28 @@ class NodeSourcePort(Protocol):
     def stats(self) -> NodeStatsView: ...
 
 
+class ServiceStatsView(Protocol):
+    """What the Service source reports (bgpnet.kube.service_source.ServiceSourceStats)."""
+
+    services: int
+    slices: int
+    relists: int
+    api_errors: int
+    bad_objects: int
+    api_reachable: bool
+    synced: bool
+
+
+class ServiceSourcePort(Protocol):
+    """The Services and EndpointSlices of the cluster (bgpnet.kube.service_source.ServiceSource): `run` calls
+    back with the changed Services (None: deleted) and the changed "ready local endpoint" facts, by key."""
+
+    def run(self, stop: threading.Event) -> None: ...
+
+    @property
+    def stats(self) -> ServiceStatsView: ...
+
+
 class SpeakerPort(Protocol):
     """The BGP speaker (bgpnet.speaker.speaker.Speaker: ExaBGP and its API channel)."""
 

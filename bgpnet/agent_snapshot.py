@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bgpnet import __version__, cniconf, ipam_usage
-from bgpnet.agent_ports import BfdPort, NodeSourcePort, SpeakerPort
+from bgpnet.agent_ports import BfdPort, NodeSourcePort, ServiceSourcePort, SpeakerPort
 from bgpnet.model import BfdPeer, BgpPeer, IPAddress, IPNetwork
+from bgpnet.service_routes import ServiceAddress
 from bgpnet.snapshot import (
     AgentSnapshot,
     BfdProcessStatus,
@@ -24,6 +25,8 @@ from bgpnet.snapshot import (
     LoopStatus,
     PeerStatus,
     RouteSyncStatus,
+    ServiceAddressStatus,
+    ServicesStatus,
     SpeakerStatus,
 )
 from bgpnet.speaker.sessions import ESTABLISHED, IDLE, SessionState
@@ -56,10 +59,16 @@ class AgentView:
     bfd: tuple[BfdPeer, ...] = ()  # the BFD sessions wanted
     bfd_changes: Counter[tuple[IPAddress, str]] = field(default_factory=Counter)
     bfd_held: frozenset[IPAddress] = frozenset()  # peers declared dead by BFD, kept out of the speaker
+    services_enabled: bool = False
+    service_addresses: tuple[ServiceAddress, ...] = ()
+    service_count: int = 0
+    local_endpoints: int = 0
+    services_ignored: Counter[str] = field(default_factory=Counter)
 
 
 def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSourcePort,
-             ipam_data_dir: str, bfd: BfdPort | None = None) -> AgentSnapshot:
+             ipam_data_dir: str, bfd: BfdPort | None = None,
+             service_source: ServiceSourcePort | None = None) -> AgentSnapshot:
     """The snapshot from the agent's own view and its adapters' reports (no speaker yet: our own Node is not
     known, ExaBGP is not started; sessions are then what the agent itself saw)."""
     sessions: Mapping[IPAddress, SessionState] = {}
@@ -74,6 +83,7 @@ def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSour
                                        channel_restarts=speaker.channel_restarts)
         loops = view.loops + speaker.loops()
     peer_statuses = []
+    service_prefixes = len({a.prefix for a in view.service_addresses})
     for peer in view.peers:
         ip = peer.address
         session = sessions.get(ip) or SessionState(state=ESTABLISHED if ip in view.up else IDLE)
@@ -83,7 +93,9 @@ def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSour
             state_changes={state: view.session_changes[(ip, state)] for state in ("established", "down")},
             updates_received=session.updates_received, prefixes_received=session.prefixes_received,
             withdrawals_received=session.withdrawals_received, prefixes_accepted=view.accepted[ip],
-            prefixes_advertised=len(view.announced) if session.state == ESTABLISHED else 0,
+            # Service addresses go to configured peers only (bgpnet.service_routes).
+            prefixes_advertised=(len(view.announced) + (0 if peer.mesh else service_prefixes)
+                                 if session.state == ESTABLISHED else 0),
             # Filtered by peer before sorting: peers of both families do not order against each other.
             rejected={reason: n for (p, reason), n in sorted_by_reason(view.rejected, ip)},
             malformed={action: n for (p, action), n in sorted_by_reason(view.malformed, ip)},
@@ -100,7 +112,19 @@ def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSour
         reconciles=view.reconciles, reconcile_failures=view.reconcile_failures, last_errors=view.last_errors,
         peers_down_limit_s=view.peers_down_limit_s, bfd=bfd_statuses(view, bfd),
         bfd_process=BfdProcessStatus() if bfd is None else BfdProcessStatus(
-            running=bfd.pid is not None, pid=bfd.pid, restarts=bfd.restarts))
+            running=bfd.pid is not None, pid=bfd.pid, restarts=bfd.restarts),
+        services=services_status(view, service_source))
+
+
+def services_status(view: AgentView, source: ServiceSourcePort | None) -> ServicesStatus:
+    addresses = tuple(ServiceAddressStatus(str(a.prefix), a.kind, a.service) for a in view.service_addresses)
+    if source is None:
+        return ServicesStatus(enabled=view.services_enabled, addresses=addresses)
+    stats = source.stats
+    return ServicesStatus(enabled=view.services_enabled, synced=stats.synced, reachable=stats.api_reachable,
+                          services=view.service_count, local_endpoints=view.local_endpoints,
+                          addresses=addresses, ignored=dict(sorted(view.services_ignored.items())),
+                          relists=stats.relists, api_errors=stats.api_errors, bad_objects=stats.bad_objects)
 
 
 def bfd_statuses(view: AgentView, bfd: BfdPort | None) -> tuple[BfdStatus, ...]:

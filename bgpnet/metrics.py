@@ -15,6 +15,7 @@ Everything is registered on a registry of its own, never on prometheus_client's 
 from __future__ import annotations
 
 import platform
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import PlatformCollector, ProcessCollector
@@ -30,6 +31,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from bgpnet import health
 from bgpnet.model import MALFORMED_ACTIONS
 from bgpnet.policy import REASONS
+from bgpnet.service_routes import IGNORE_REASONS as SERVICE_IGNORE_REASONS
+from bgpnet.service_routes import KINDS as SERVICE_ADDRESS_KINDS
 from bgpnet.snapshot import AgentSnapshot, HistogramSnapshot
 
 SESSION_STATES = ("idle", "connected", "established", "down")
@@ -214,6 +217,33 @@ def bfd_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
     yield _counter("bgpnet_bfd_process_restarts_total", "BFD process restarts after it exited", process.restarts)
 
 
+def service_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
+    services = snapshot.services
+    advertised = GaugeMetricFamily("bgpnet_service_addresses_advertised",
+                                   "Service addresses this node announces, by IP family and kind",
+                                   labels=["family", "kind"])
+    counts = Counter((("ipv6" if ":" in a.prefix else "ipv4"), a.kind) for a in services.addresses)
+    for family in ("ipv4", "ipv6"):
+        for kind in SERVICE_ADDRESS_KINDS:
+            advertised.add_metric([family, kind], counts[(family, kind)])
+    yield advertised
+    ignored = GaugeMetricFamily("bgpnet_service_addresses_ignored",
+                                "Addresses of current Services not announced because the config does not allow "
+                                "them, by reason", labels=["reason"])
+    for reason in SERVICE_IGNORE_REASONS:
+        ignored.add_metric([reason], services.ignored.get(reason, 0))
+    yield ignored
+    yield _gauge("bgpnet_services", "Services known (0 when no Service address is announced)", services.services)
+    yield _gauge("bgpnet_services_with_local_endpoints", "Services with a ready endpoint on this node",
+                 services.local_endpoints)
+    yield _gauge("bgpnet_kube_services_synced", "1 when Services and EndpointSlices have been listed",
+                 1.0 if services.synced else 0.0)
+    yield _counter("bgpnet_kube_service_relists_total", "Full re-lists of Services and EndpointSlices",
+                   services.relists)
+    yield _counter("bgpnet_kube_service_api_errors_total",
+                   "Failed Kubernetes API requests of the Service source", services.api_errors)
+
+
 def ipam_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
     in_use = GaugeMetricFamily("bgpnet_ipam_addresses_in_use", "Pod addresses reserved by bgpnet-cni",
                                labels=["pod_cidr"])
@@ -245,6 +275,7 @@ def families(snapshot: AgentSnapshot, build: dict[str, str] | None = None) -> li
     parts: Iterable[Iterator[Metric]] = (
         agent_families(snapshot, build or {"version": snapshot.version}), peer_families(snapshot),
         route_families(snapshot), kube_families(snapshot), speaker_families(snapshot), bfd_families(snapshot),
+        service_families(snapshot),
         ipam_families(snapshot))
     return [family for part in parts for family in part]
 

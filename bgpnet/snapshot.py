@@ -145,6 +145,30 @@ class BfdProcessStatus:
 
 
 @dataclass(frozen=True)
+class ServiceAddressStatus:
+    """One Service address this node announces: its prefix, kind (cluster-cidr, cluster-ip, external-ip,
+    load-balancer) and Service (namespace/name; "" for a Service CIDR)."""
+
+    prefix: str
+    kind: str
+    service: str = ""
+
+
+@dataclass(frozen=True)
+class ServicesStatus:
+    enabled: bool = False  # the config announces some kind of Service address
+    synced: bool = False  # Services and EndpointSlices have been listed
+    reachable: bool = False
+    services: int = 0  # Services known
+    local_endpoints: int = 0  # Services with a ready endpoint on this node
+    addresses: tuple[ServiceAddressStatus, ...] = ()
+    ignored: Mapping[str, int] = field(default_factory=dict)  # reason -> addresses not announced now
+    relists: int = 0
+    api_errors: int = 0
+    bad_objects: int = 0
+
+
+@dataclass(frozen=True)
 class IpamPool:
     """Addresses reserved by bgpnet-cni in one pod CIDR, and how many it can hand out."""
 
@@ -185,6 +209,7 @@ class AgentSnapshot:
     peers_down_limit_s: float = 0.0   # liveness fails when every peer has been down this long (0: never)
     bfd: tuple[BfdStatus, ...] = ()
     bfd_process: BfdProcessStatus = BfdProcessStatus()
+    services: ServicesStatus = ServicesStatus()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

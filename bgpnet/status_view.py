@@ -73,6 +73,20 @@ def bfd_table(snapshot: AgentSnapshot) -> str:
                  right=frozenset({2, 3, 4, 5}))
 
 
+def services_lines(snapshot: AgentSnapshot) -> list[str]:
+    """The Service addresses this node announces to its routers, with kind and Service."""
+    services = snapshot.services
+    head = (f"Services: {services.services} known, {services.local_endpoints} with a local endpoint, "
+            f"{'synced' if services.synced else 'NOT SYNCED'}, {services.api_errors} API errors")
+    ignored = ", ".join(f"{n} {reason}" for reason, n in services.ignored.items() if n)
+    if ignored:
+        head += f"; not announced: {ignored}"
+    if not services.addresses:
+        return [head, "Service addresses announced: none"]
+    rows = [(a.prefix, a.kind, a.service or "-") for a in services.addresses]
+    return [head, table(("SERVICE ADDRESS", "KIND", "SERVICE"), rows)]
+
+
 def _ms(value: float) -> str:
     return f"{value:.0f}ms" if value else "-"
 
@@ -118,6 +132,8 @@ def render(snapshot: AgentSnapshot, health: Mapping[str, Any] | None = None) -> 
                      f"{process.restarts} restarts")
         lines += [bfd_table(snapshot), ""]
     lines.append("Announced: " + (", ".join(snapshot.announced) or "nothing"))
+    if snapshot.services.enabled:
+        lines += services_lines(snapshot)
     routes = snapshot.routes
     total = sum(routes.installed.values())
     families = ", ".join(f"{f.replace('ip', 'IP')} {n}" for f, n in sorted(routes.installed.items()))

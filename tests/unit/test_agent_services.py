@@ -1,0 +1,101 @@
+"""The agent with Service addresses: changes from the Service source reach the speaker, to routers only (never to
+mesh peers), and status/metrics report them — against the fakes of tests/unit/test_agent.py."""
+
+import threading
+from dataclasses import dataclass
+from ipaddress import ip_address as A
+from ipaddress import ip_network as N
+
+from bgpnet.agent import Agent
+from bgpnet.config import parse_config
+from bgpnet.metrics import families
+from bgpnet.model import NodeInfo, ServiceInfo
+from bgpnet.speaker.commands import desired_per_peer
+from bgpnet.status_view import render
+from tests.unit.test_agent import Clock, FakeNodeSource, FakeRouteTable, FakeSpeaker
+
+CFG = parse_config({
+    "asn": 64512, "clusterCIDRs": ["10.244.0.0/16"], "startupGracePeriod": 1,
+    "peers": [{"address": "172.20.0.254", "asn": 65000}],
+    "serviceClusterIPs": ["10.96.0.0/16"], "serviceLoadBalancerIPs": ["198.51.100.0/24"]})
+ME = NodeInfo("n1", (A("172.20.0.1"),), (N("10.244.1.0/24"),))
+OTHER = NodeInfo("n2", (A("172.20.0.2"),), (N("10.244.2.0/24"),))
+WEB = ServiceInfo("default", "web", "LoadBalancer", cluster_ips=(A("10.96.0.10"),),
+                  ingress_ips=(A("198.51.100.7"),), external_local=True, load_balancer_class="bgpnet.io/bgp")
+
+
+@dataclass(frozen=True)
+class Stats:
+    services: int = 1
+    slices: int = 1
+    relists: int = 1
+    api_errors: int = 0
+    bad_objects: int = 0
+    api_reachable: bool = True
+    synced: bool = True
+
+
+class FakeServiceSource:
+    """The whole ServiceSourcePort: changes are handed in by the test."""
+
+    stats = Stats()
+
+    def __init__(self, on_change):
+        self.on_change = on_change
+
+    def run(self, stop: threading.Event) -> None:
+        stop.wait()
+
+
+def make(tmp_path, config=CFG):
+    sources, services, speakers = [], [], []
+    agent = Agent(config, "n1", cni_conf_dir=tmp_path,
+                  make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
+                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  route_table=FakeRouteTable(), clock=Clock(),
+                  make_service_source=lambda cb: services.append(FakeServiceSource(cb)) or services[-1])
+    agent.start()
+    sources[0].on_change({"n1": ME, "n2": OTHER})
+    agent.reconcile()
+    return agent, services, speakers[0]
+
+
+def per_peer(speaker):
+    return {str(peer): {str(a.prefix) for a in anns}
+            for peer, anns in desired_per_peer(speaker.peers, speaker.announcements).items()}
+
+
+def test_service_addresses_go_to_the_router_and_never_to_mesh_peers(tmp_path):
+    agent, (source,), speaker = make(tmp_path)
+    assert per_peer(speaker) == {"172.20.0.254": {"10.244.1.0/24", "10.96.0.0/16"}, "172.20.0.2": {"10.244.1.0/24"}}
+    source.on_change({WEB.key: WEB}, {WEB.key: True})
+    agent.reconcile()
+    assert per_peer(speaker)["172.20.0.254"] == {"10.244.1.0/24", "10.96.0.0/16", "198.51.100.7/32",
+                                                 "10.96.0.10/32"}
+    assert per_peer(speaker)["172.20.0.2"] == {"10.244.1.0/24"}
+    source.on_change({}, {WEB.key: False})  # the last local endpoint went away
+    agent.reconcile()
+    assert per_peer(speaker)["172.20.0.254"] == {"10.244.1.0/24", "10.96.0.0/16"}
+
+
+def test_status_and_metrics_report_service_addresses(tmp_path):
+    agent, (source,), _ = make(tmp_path)
+    source.on_change({WEB.key: WEB}, {WEB.key: True})
+    agent.reconcile()
+    snapshot = agent.snapshot()
+    assert [(a.prefix, a.kind, a.service) for a in snapshot.services.addresses] == [
+        ("10.96.0.0/16", "cluster-cidr", ""), ("10.96.0.10/32", "cluster-ip", "default/web"),
+        ("198.51.100.7/32", "load-balancer", "default/web")]
+    text = render(snapshot)
+    assert "198.51.100.7/32" in text and "default/web" in text and "1 with a local endpoint" in text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families(snapshot) for s in f.samples}
+    assert samples[("bgpnet_service_addresses_advertised", (("family", "ipv4"), ("kind", "load-balancer")))] == 1
+    assert samples[("bgpnet_service_addresses_advertised", (("family", "ipv4"), ("kind", "cluster-cidr")))] == 1
+    assert samples[("bgpnet_services_with_local_endpoints", ())] == 1
+
+
+def test_without_service_advertisement_configured_no_source_is_started(tmp_path):
+    config = parse_config({"asn": 64512, "clusterCIDRs": ["10.244.0.0/16"]})
+    agent, services, speaker = make(tmp_path, config)
+    assert services == [] and not agent.snapshot().services.enabled
+    assert {str(a.prefix) for a in speaker.announcements} == {"10.244.1.0/24"}
