@@ -145,6 +145,7 @@ def run_agent(args: argparse.Namespace) -> int:
     from bgpnet.kube.events import NodeEventRecorder, NodeEventWriter
     from bgpnet.kube.node_source import NodeSource
     from bgpnet.kube.secrets import PasswordReader
+    from bgpnet.kube.service_source import ServiceSource
     from bgpnet.nat.outgoing import OutgoingNat
     from bgpnet.routes.protocol import register_protocol_name
     from bgpnet.routes.resolve import NextHopResolver
@@ -190,6 +191,7 @@ def run_agent(args: argparse.Namespace) -> int:
         outgoing_nat=OutgoingNat(),
         record_event=events.emit,
         make_bfd=BfdProcess,
+        make_service_source=lambda on_change: ServiceSource(api, args.node_name, on_change),
     )
     server = None
     if args.metrics_address:
