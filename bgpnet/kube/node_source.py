@@ -29,7 +29,7 @@ import threading
 import time
 import types
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bgpnet.kube.node_parse import BadNode, parse_node
+from bgpnet.kube.watch_stream import Backoff, event_batches
 from bgpnet.model import NodeInfo
 
 log = logging.getLogger(__name__)
@@ -71,18 +72,6 @@ class _WatchFailed(Exception):
         super().__init__(f"watch ERROR {status.get('code')} {status.get('reason')}: {status.get('message')}")
 
 
-class _Backoff:
-    def __init__(self, initial: float, cap: float) -> None:
-        self._initial, self._cap, self._next = initial, cap, initial
-
-    def reset(self) -> None:
-        self._next = self._initial
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self._cap)
-        return delay
-
-
 class NodeSource:
     def __init__(
         self,
@@ -99,7 +88,7 @@ class NodeSource:
         self._on_change = on_change
         self._resync_period = resync_period
         self._watch_timeout = watch_timeout
-        self._backoff = _Backoff(backoff_initial, backoff_max)
+        self._backoff = Backoff(backoff_initial, backoff_max)
         self._request_timeout = request_timeout
         self._lock = threading.Lock()
         self._nodes: dict[str, NodeInfo] = {}
@@ -227,7 +216,7 @@ class NodeSource:
         try:
             if stop.is_set():
                 return True
-            for batch in _event_batches(response):
+            for batch in event_batches(response):
                 received += len(batch)
                 for event in batch:
                     self._apply(event)
@@ -300,21 +289,6 @@ class NodeSource:
                 if response is not None:
                     response.shutdown()
                 return
-
-
-def _event_batches(response: urllib3.BaseHTTPResponse) -> Iterator[list[dict[str, Any]]]:
-    """Watch events as they arrive, grouped by network read (a burst is applied and published once)."""
-    pending = b""
-    for chunk in response.stream(amt=None, decode_content=False):
-        pending += chunk
-        if b"\n" not in chunk:
-            continue
-        *lines, pending = pending.split(b"\n")
-        batch = [json.loads(line) for line in lines if line.strip()]
-        if batch:
-            yield batch
-    if pending.strip():
-        yield [json.loads(pending)]
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from bgpnet.kube.client import api_client
-from bgpnet.kube.node_source import NodeSource, _Backoff
+from bgpnet.kube.node_source import NodeSource
+from bgpnet.kube.watch_stream import Backoff
 from integration.kube_api import make_node
 
 DEADLINE = 20.0  # generous: polls end as soon as the condition holds
@@ -159,7 +160,7 @@ def test_outage_keeps_last_state_and_resumes_with_changes_made_meanwhile(standin
 
 
 def test_backoff_doubles_up_to_the_cap():
-    backoff = _Backoff(0.5, 30.0)
+    backoff = Backoff(0.5, 30.0)
     assert [backoff.next() for _ in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
     backoff.reset()
     assert backoff.next() == 0.5

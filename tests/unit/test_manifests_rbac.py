@@ -32,8 +32,15 @@ METHOD_PERMISSIONS = {
     "create_namespaced_event": ("", "events", "create"),
     "patch_namespaced_event": ("", "events", "patch"),
     "read_namespaced_config_map": ("", "configmaps", "get"),
+    "list_service_for_all_namespaces": ("", "services", "list"),
+    "patch_namespaced_service_status": ("", "services/status", "patch"),
+    "read_namespaced_lease": ("coordination.k8s.io", "leases", "get"),
+    "create_namespaced_lease": ("coordination.k8s.io", "leases", "create"),
+    "replace_namespaced_lease": ("coordination.k8s.io", "leases", "update"),
 }
-NAMESPACED_RESOURCES = {"secrets", "events", "configmaps"}
+# Resources the agent may only touch in its own namespace (a Role); every other grant is cluster-wide (a
+# ClusterRole): Nodes are cluster-scoped, and Services and their Events live in every namespace.
+OWN_NAMESPACE_RESOURCES = {"secrets", "configmaps", "leases"}
 # Methods on resources. The others (get_api_resources, get_code, close...) are discovery or client plumbing,
 # which RBAC's default system:discovery role already allows to every authenticated user.
 RESOURCE_VERB_PREFIXES = ("list_", "read_", "create_", "patch_", "replace_", "delete_", "connect_")
@@ -120,15 +127,12 @@ def granted_permissions(docs: list[dict]) -> dict[tuple[str, str, str], tuple[st
         if doc["kind"] not in ("ClusterRole", "Role") or (doc["kind"], doc["metadata"]["name"]) not in bound:
             continue
         if doc["kind"] == "Role":
-            # The agent's own namespace, or `default` for Events about its Node (where kubelet records them).
-            assert doc["metadata"]["namespace"] in (NAMESPACE, "default")
-            if doc["metadata"]["namespace"] == "default":
-                assert {r for rule in doc["rules"] for r in rule["resources"]} == {"events"}
+            assert doc["metadata"]["namespace"] == NAMESPACE, "Roles only in the agent's own namespace"
         for rule in doc["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
-                    assert (resource in NAMESPACED_RESOURCES) == (doc["kind"] == "Role"), (
-                        f"{resource}: namespaced resources in a Role, cluster-scoped ones in a ClusterRole")
+                    assert (resource in OWN_NAMESPACE_RESOURCES) == (doc["kind"] == "Role"), (
+                        f"{resource}: own-namespace resources in a Role, the others in a ClusterRole")
                     for verb in rule["verbs"]:
                         assert "*" not in (group, resource, verb), "no wildcards"
                         granted[(group, resource, verb)] = tuple(rule.get("resourceNames", ()))

@@ -57,15 +57,12 @@ def test_manifests_dir_holds_the_expected_kinds():
 
 
 def test_namespace_is_applied_first_and_everything_else_lives_in_it():
-    # Except the Role and RoleBinding for Events about Nodes, which live in `default` (as kubelet's do).
     docs = _documents(APPLIED)
     assert docs[0][1]["kind"] == "Namespace" and docs[0][1]["metadata"]["name"] == NAMESPACE
     assert all(name[:2].isdigit() for name, _ in docs), "numbered files make the apply order explicit"
     for name, doc in docs + _documents(OPTIONAL):
         if doc["kind"] in CLUSTER_SCOPED:
             assert "namespace" not in doc["metadata"], name
-        elif doc["metadata"]["name"] == "bgpnet-agent-node-events":
-            assert doc["metadata"].get("namespace") == "default", name
         else:
             assert doc["metadata"].get("namespace") == NAMESPACE, f"{name}: {doc['kind']}"
 
