@@ -26,6 +26,7 @@ from bgpnet import cniconf, node_events
 from bgpnet.agent_passwords import PasswordCache
 from bgpnet.agent_ports import (
     BfdPort,
+    LoadBalancerPort,
     NextHopPort,
     NodeSourcePort,
     OutgoingNatPort,
@@ -95,7 +96,8 @@ class Agent:
                  outgoing_nat: OutgoingNatPort | None = None,
                  record_event: Callable[[node_events.NodeEvent], None] | None = None,
                  make_bfd: Callable[[Callable[[BfdChange], None]], BfdPort] | None = None,
-                 make_service_source: Callable[[ServiceCallback], ServiceSourcePort] | None = None) -> None:
+                 make_service_source: Callable[[ServiceCallback], ServiceSourcePort] | None = None,
+                 load_balancer: LoadBalancerPort | None = None) -> None:
         self.config = config
         self.node_name = node_name
         self.cni_conf_dir = cni_conf_dir
@@ -153,6 +155,9 @@ class Agent:
         self._service_thread: threading.Thread | None = None
         if config.services.enabled and make_service_source is not None:
             self._service_source = make_service_source(self._on_services)
+        # The LoadBalancer allocator campaigns for its Lease in its own thread; the agent only runs it.
+        self._load_balancer = load_balancer
+        self._lb_thread: threading.Thread | None = None
 
     # --- event handlers: record and wake the loop -------------------------------------------------------
     def _on_nodes(self, nodes: Mapping[str, NodeInfo]) -> None:
@@ -335,6 +340,10 @@ class Agent:
             self._service_thread = threading.Thread(target=self._service_source.run, args=(self._stop,),
                                                     name="service-source", daemon=True)
             self._service_thread.start()
+        if self._load_balancer is not None:
+            self._lb_thread = threading.Thread(target=self._load_balancer.run, args=(self._stop,),
+                                               name="lb-allocator", daemon=True)
+            self._lb_thread.start()
         self._started = True
 
     def run(self) -> None:
@@ -356,6 +365,8 @@ class Agent:
                     self.counters.error("reconcile failed (see log)")
                 time.sleep(0.5)
             self._heartbeat = self._clock()
+        if self._lb_thread is not None:
+            self._lb_thread.join(5.0)  # it releases its Lease on the way out: the next leader need not wait
 
     def _next_timeout(self) -> float:
         now = self._clock()
@@ -549,4 +560,4 @@ class Agent:
                 service_addresses=self._services.addresses(), service_count=len(self._services),
                 local_endpoints=self._services.local_endpoints(), services_ignored=self._services.ignored())
         return assemble(view, self._speaker, self._node_source, self.config.cni.data_dir, self._bfd,
-                        self._service_source)
+                        self._service_source, self._load_balancer)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from bgpnet.bfd.process import BfdSessionState
+from bgpnet.lb_allocation import PoolUsage
 from bgpnet.model import BfdPeer, BgpPeer, IPAddress, IPNetwork, KernelRoute
 from bgpnet.prefix import Prefix
 from bgpnet.routes.table import ApplyResult
@@ -62,6 +63,26 @@ class ServiceSourcePort(Protocol):
 
     @property
     def stats(self) -> ServiceStatsView: ...
+
+
+class AllocatorStatsView(Protocol):
+    """What the LoadBalancer allocator reports (bgpnet.kube.lb_allocator.AllocatorStats)."""
+
+    leader: bool
+    holder: str | None
+    services: int
+    pending: int
+    pools: Mapping[str, PoolUsage]
+    allocation_failures: int
+    status_writes: int
+    api_errors: int
+
+
+class LoadBalancerPort(Protocol):
+    """The leader-elected LoadBalancer address allocator (bgpnet.kube.lb_allocator.LoadBalancerAllocator)."""
+
+    def run(self, stop: threading.Event) -> None: ...
+    def stats(self) -> AllocatorStatsView: ...
 
 
 class SpeakerPort(Protocol):

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bgpnet import __version__, cniconf, ipam_usage
-from bgpnet.agent_ports import BfdPort, NodeSourcePort, ServiceSourcePort, SpeakerPort
+from bgpnet.agent_ports import BfdPort, LoadBalancerPort, NodeSourcePort, ServiceSourcePort, SpeakerPort
 from bgpnet.model import BfdPeer, BgpPeer, IPAddress, IPNetwork
 from bgpnet.service_routes import ServiceAddress
 from bgpnet.snapshot import (
     AgentSnapshot,
+    AllocatorStatus,
     BfdProcessStatus,
     BfdStatus,
     KubeStatus,
+    LoadBalancerPoolStatus,
     LoopStatus,
     PeerStatus,
     RouteSyncStatus,
@@ -68,7 +70,8 @@ class AgentView:
 
 def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSourcePort,
              ipam_data_dir: str, bfd: BfdPort | None = None,
-             service_source: ServiceSourcePort | None = None) -> AgentSnapshot:
+             service_source: ServiceSourcePort | None = None,
+             load_balancer: LoadBalancerPort | None = None) -> AgentSnapshot:
     """The snapshot from the agent's own view and its adapters' reports (no speaker yet: our own Node is not
     known, ExaBGP is not started; sessions are then what the agent itself saw)."""
     sessions: Mapping[IPAddress, SessionState] = {}
@@ -113,7 +116,19 @@ def assemble(view: AgentView, speaker: SpeakerPort | None, node_source: NodeSour
         peers_down_limit_s=view.peers_down_limit_s, bfd=bfd_statuses(view, bfd),
         bfd_process=BfdProcessStatus() if bfd is None else BfdProcessStatus(
             running=bfd.pid is not None, pid=bfd.pid, restarts=bfd.restarts),
-        services=services_status(view, service_source))
+        services=services_status(view, service_source), load_balancer=allocator_status(load_balancer))
+
+
+def allocator_status(allocator: LoadBalancerPort | None) -> AllocatorStatus:
+    if allocator is None:
+        return AllocatorStatus()
+    stats = allocator.stats()
+    pools = tuple(LoadBalancerPoolStatus(name, f"ipv{version}", usage.in_use.get(version, 0), capacity)
+                  for name, usage in sorted(stats.pools.items())
+                  for version, capacity in sorted(usage.capacity.items()))
+    return AllocatorStatus(enabled=True, leader=stats.leader, holder=stats.holder or "", services=stats.services,
+                           pending=stats.pending, pools=pools, allocation_failures=stats.allocation_failures,
+                           status_writes=stats.status_writes, api_errors=stats.api_errors)
 
 
 def services_status(view: AgentView, source: ServiceSourcePort | None) -> ServicesStatus:

@@ -28,6 +28,9 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="/etc/bgpnet/config.yaml", help="agent config file (the ConfigMap)" + DEFAULT)
     p.add_argument("--node-name", default=os.environ.get("NODE_NAME"),
                    help="this node's Kubernetes name (default: $NODE_NAME)")
+    p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or "bgpnet-system",
+                   help="the agent's own namespace: where the LoadBalancer allocator's Lease lives (default: "
+                        "$POD_NAMESPACE, else bgpnet-system)")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                    help="kubeconfig file (default: $KUBECONFIG, else in-cluster config)")
     p.add_argument("--run-dir", default="/var/run/bgpnet", help="ExaBGP config, env, socket and pid files" + DEFAULT)
@@ -53,6 +56,9 @@ def _status_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the agent's status document as JSON")
     p.add_argument("--all-nodes", action="store_true",
                    help="every node's agent, asked at its Node's InternalIP (Nodes listed through the API)")
+    p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or "bgpnet-system",
+                   help="the agent's own namespace: where the LoadBalancer allocator's Lease lives (default: "
+                        "$POD_NAMESPACE, else bgpnet-system)")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                    help="with --all-nodes: kubeconfig file (default: $KUBECONFIG, else in-cluster config)")
     p.add_argument("--port", type=_int_in(1, 65535), default=DEFAULT_STATUS_PORT,
@@ -174,6 +180,11 @@ def run_agent(args: argparse.Namespace) -> int:
     except KubeConfigError as exc:
         log.error("%s", exc)
         return 2
+    allocator = None
+    if config.load_balancer.pools:
+        from bgpnet.kube.lb_allocator import LoadBalancerAllocator
+
+        allocator = LoadBalancerAllocator(api, config.load_balancer, args.node_name, args.namespace)
     events = NodeEventRecorder(NodeEventWriter(api, args.node_name))
     events.start()
     restart_time = config.graceful_restart.restart_time if config.graceful_restart.enabled else 0
@@ -192,6 +203,7 @@ def run_agent(args: argparse.Namespace) -> int:
         record_event=events.emit,
         make_bfd=BfdProcess,
         make_service_source=lambda on_change: ServiceSource(api, args.node_name, on_change),
+        load_balancer=allocator,
     )
     server = None
     if args.metrics_address:

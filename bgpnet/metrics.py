@@ -244,6 +244,28 @@ def service_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
                    "Failed Kubernetes API requests of the Service source", services.api_errors)
 
 
+def load_balancer_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
+    """The LoadBalancer allocator's figures; pools are reported by the agent that leads (the one writer)."""
+    lb = snapshot.load_balancer
+    if not lb.enabled:
+        return
+    yield _gauge("bgpnet_lb_allocator_leader", "1 when this agent holds the allocator's Lease",
+                 1.0 if lb.leader else 0.0)
+    in_use = GaugeMetricFamily("bgpnet_lb_pool_addresses_in_use", "LoadBalancer addresses assigned, per pool",
+                               labels=["pool", "family"])
+    capacity = GaugeMetricFamily("bgpnet_lb_pool_addresses_capacity", "LoadBalancer addresses a pool holds",
+                                 labels=["pool", "family"])
+    for pool in lb.pools:
+        in_use.add_metric([pool.name, pool.family], pool.in_use)
+        capacity.add_metric([pool.name, pool.family], pool.capacity)
+    yield in_use
+    yield capacity
+    yield _gauge("bgpnet_lb_services_pending", "Served LoadBalancer Services missing an address", lb.pending)
+    yield _counter("bgpnet_lb_allocation_failures_total",
+                   "Services that became pending, or pending for a new reason", lb.allocation_failures)
+    yield _counter("bgpnet_lb_status_writes_total", "status.loadBalancer.ingress writes", lb.status_writes)
+
+
 def ipam_families(snapshot: AgentSnapshot) -> Iterator[Metric]:
     in_use = GaugeMetricFamily("bgpnet_ipam_addresses_in_use", "Pod addresses reserved by bgpnet-cni",
                                labels=["pod_cidr"])
@@ -275,7 +297,7 @@ def families(snapshot: AgentSnapshot, build: dict[str, str] | None = None) -> li
     parts: Iterable[Iterator[Metric]] = (
         agent_families(snapshot, build or {"version": snapshot.version}), peer_families(snapshot),
         route_families(snapshot), kube_families(snapshot), speaker_families(snapshot), bfd_families(snapshot),
-        service_families(snapshot),
+        service_families(snapshot), load_balancer_families(snapshot),
         ipam_families(snapshot))
     return [family for part in parts for family in part]
 

@@ -169,6 +169,29 @@ class ServicesStatus:
 
 
 @dataclass(frozen=True)
+class LoadBalancerPoolStatus:
+    name: str
+    family: str  # ipv4 / ipv6
+    in_use: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class AllocatorStatus:
+    """The LoadBalancer allocator of this agent: pool figures are the leader's (empty on the others)."""
+
+    enabled: bool = False
+    leader: bool = False
+    holder: str = ""  # the Lease's holder as last seen
+    services: int = 0
+    pending: int = 0
+    pools: tuple[LoadBalancerPoolStatus, ...] = ()
+    allocation_failures: int = 0
+    status_writes: int = 0
+    api_errors: int = 0
+
+
+@dataclass(frozen=True)
 class IpamPool:
     """Addresses reserved by bgpnet-cni in one pod CIDR, and how many it can hand out."""
 
@@ -210,6 +233,7 @@ class AgentSnapshot:
     bfd: tuple[BfdStatus, ...] = ()
     bfd_process: BfdProcessStatus = BfdProcessStatus()
     services: ServicesStatus = ServicesStatus()
+    load_balancer: AllocatorStatus = AllocatorStatus()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -87,6 +87,18 @@ def services_lines(snapshot: AgentSnapshot) -> list[str]:
     return [head, table(("SERVICE ADDRESS", "KIND", "SERVICE"), rows)]
 
 
+def allocator_lines(snapshot: AgentSnapshot) -> list[str]:
+    lb = snapshot.load_balancer
+    if not lb.leader:
+        return [f"LoadBalancer allocator: standing by (leader: {lb.holder or 'none yet'})"]
+    lines = [f"LoadBalancer allocator: LEADER, {lb.services} Services served, {lb.pending} pending, "
+             f"{lb.allocation_failures} allocation failures"]
+    if lb.pools:
+        lines.append(table(("POOL", "FAMILY", "IN USE", "CAPACITY"),
+                           [(p.name, p.family, p.in_use, p.capacity) for p in lb.pools], right=frozenset({2, 3})))
+    return lines
+
+
 def _ms(value: float) -> str:
     return f"{value:.0f}ms" if value else "-"
 
@@ -134,6 +146,8 @@ def render(snapshot: AgentSnapshot, health: Mapping[str, Any] | None = None) -> 
     lines.append("Announced: " + (", ".join(snapshot.announced) or "nothing"))
     if snapshot.services.enabled:
         lines += services_lines(snapshot)
+    if snapshot.load_balancer.enabled:
+        lines += allocator_lines(snapshot)
     routes = snapshot.routes
     total = sum(routes.installed.values())
     families = ", ".join(f"{f.replace('ip', 'IP')} {n}" for f, n in sorted(routes.installed.items()))

@@ -72,6 +72,10 @@ class ContainerRun:
     probes: tuple[HttpProbe, ...]
 
 
+# The namespace manifests/00-namespace.yaml creates, where the DaemonSet's pods run.
+POD_NAMESPACE = "bgpnet-system"
+
+
 def daemonset_pod_spec(documents: list[dict[str, Any]]) -> dict[str, Any]:
     """The pod spec of the (only) DaemonSet among `documents`."""
     daemonsets = [d for d in documents if d and d.get("kind") == "DaemonSet"]
@@ -129,8 +133,11 @@ def _env(container: Mapping[str, Any], spec: Mapping[str, Any], node: NodeFacts)
             value = relocated.get(item["value"], item["value"])
         elif item.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
             value = node.name
+        elif item.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+            value = POD_NAMESPACE
         else:
-            raise TemplateError(f"env {item['name']!r}: only value and fieldRef spec.nodeName are supported")
+            raise TemplateError(f"env {item['name']!r}: only value and fieldRef spec.nodeName or metadata.namespace "
+                                "are supported")
         out += ["--env", f"{item['name']}={value}"]
     if spec.get("serviceAccountName"):
         out += ["--env", f"KUBERNETES_SERVICE_HOST={node.api_host}",

@@ -72,7 +72,8 @@ def test_init_container_installs_into_the_relocated_cni_bin_dir(spec):
 def test_agent_gets_config_map_mounts_env_and_least_privilege(spec):
     agent = pod_runs(spec, NODE, "p")[1]
     env = _pairs(agent.argv, "--env")
-    assert env == ["NODE_NAME=node2", "KUBERNETES_SERVICE_HOST=172.31.0.254", "KUBERNETES_SERVICE_PORT=6443"]
+    assert env == ["NODE_NAME=node2", "POD_NAMESPACE=bgpnet-system", "KUBERNETES_SERVICE_HOST=172.31.0.254",
+                   "KUBERNETES_SERVICE_PORT=6443"]
     volumes = _pairs(agent.argv, "--volume")
     assert "/lab/node2/cm/bgpnet-config:/etc/bgpnet:ro" in volumes
     assert "/lab/node2/root/var/run/bgpnet:/var/run/bgpnet" in volumes

@@ -33,6 +33,7 @@ METHOD_PERMISSIONS = {
     "patch_namespaced_event": ("", "events", "patch"),
     "read_namespaced_config_map": ("", "configmaps", "get"),
     "list_service_for_all_namespaces": ("", "services", "list"),
+    "list_endpoint_slice_for_all_namespaces": ("discovery.k8s.io", "endpointslices", "list"),
     "patch_namespaced_service_status": ("", "services/status", "patch"),
     "read_namespaced_lease": ("coordination.k8s.io", "leases", "get"),
     "create_namespaced_lease": ("coordination.k8s.io", "leases", "create"),
@@ -61,6 +62,7 @@ def used_permissions(source: str) -> set[tuple[str, str, str]]:
     """(apiGroup, resource, verb) for every Kubernetes API method the source refers to."""
     tree = ast.parse(source)
     watched: set[int] = set()  # ids of Attribute nodes whose call watches instead of listing
+    listed: set[int] = set()  # ids of Attribute nodes that both list and watch
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -71,6 +73,11 @@ def used_permissions(source: str) -> set[tuple[str, str, str]]:
             watched.add(id(node.func))
         if isinstance(node.func, ast.Attribute) and node.func.attr == "stream":
             watched |= {id(a) for a in node.args if isinstance(a, ast.Attribute)}
+        if isinstance(node.func, ast.Name) and node.func.id == "Reflector":
+            # bgpnet.kube.reflector lists, then watches with the list method it is given: both verbs.
+            reflected = [a for a in node.args if isinstance(a, ast.Attribute) and a.attr in API_METHODS]
+            watched |= {id(a) for a in reflected}
+            listed.update(id(a) for a in reflected)
     found = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
@@ -80,6 +87,8 @@ def used_permissions(source: str) -> set[tuple[str, str, str]]:
             continue
         assert method in METHOD_PERMISSIONS, f"{method}: add the permission it needs to METHOD_PERMISSIONS"
         group, resource, verb = METHOD_PERMISSIONS[method]
+        if id(node) in listed:
+            found.add((group, resource, verb))
         if id(node) in watched and verb == "list":
             verb = "watch"
         found.add((group, resource, verb))
