@@ -5,14 +5,17 @@ cluster's controllers would (bgpnet.lab.services)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
+import signal
 import time
 
 import pytest
 
 from bgpnet.lab.netns import NetnsGroup
+from bgpnet.lab.processes import descendants
 from bgpnet.lab.services import LabServices
 from tests.privileged.faults_support import agent_status
 from tests.privileged.tor_topology import CLUSTER_CIDRS, Router, TorLab, bird_common, bird_neighbor, link_addresses
@@ -56,10 +59,15 @@ def hops(*indexes: int) -> set[str]:
     return {node_address(i) for i in indexes}
 
 
+# 500 addresses for the allocator test (100.64.0.0-100.64.1.243); the 501st Service finds the pool exhausted.
+POOLS = {"serviceLoadBalancerIPs": ["198.51.100.0/24", "100.64.0.0/22"],
+         "loadBalancerPools": [{"name": "bulk", "addresses": ["100.64.0.0-100.64.1.243"]}]}
+
+
 @pytest.fixture
-def fabric(lab_group, tmp_path):
+def fabric(request, lab_group, tmp_path):
     """One ToR (AS 65100), nodes 1-4 (AS 6500n, IPv4 sessions); node4 carries the exclusion label."""
-    lab = TorLab(lab_group, tmp_path, CONFIG)
+    lab = TorLab(lab_group, tmp_path, {**CONFIG, **getattr(request, "param", {})})
     tor = lab.add_router("tor", 1)
     sessions = "".join(bird_neighbor(f"n{i}", 65100, node_address(i), 65000 + i) for i in (1, 2, 3, 4))
     lab.start_bird(tor, bird_common(tor) + sessions)
@@ -99,7 +107,7 @@ def test_local_load_balancer_follows_its_endpoints_and_cluster_services_come_fro
     timings["announce"] = timed(lambda: tor_next_hops(tor, f"{LB_IP}/32") == hops(1, 2), 30,
                                 "the LoadBalancer address from node1 and node2")
     at_tor = tor.birdc("show", "route", "for", f"{LB_IP}/32", "all")
-    assert "BGP.community: (64512,7) (64512,300)" in at_tor, at_tor
+    assert at_tor.count("BGP.community: (64512,300) (64512,7)") == 2, at_tor  # from both nodes
     # The ClusterIP of a Local Service: its /32 from the endpoint nodes too (Calico's behaviour).
     cluster_ip = lab.call(services.core.read_namespaced_service, "web", "default").spec.cluster_ip
     wait_for(lambda: tor_next_hops(tor, f"{cluster_ip}/32") == hops(1, 2), 30, "the Local Service's ClusterIP")
@@ -137,3 +145,91 @@ def test_local_load_balancer_follows_its_endpoints_and_cluster_services_come_fro
     assert pod_routes_intact(tor)
     lab.check_agents()
     print("\nService route changes at the ToR (s):", {k: round(v, 3) for k, v in timings.items()})
+
+
+def lease_holder(lab: TorLab) -> str | None:
+    import kubernetes
+
+    coordination = kubernetes.client.CoordinationV1Api(lab.api.api_client)
+    try:
+        lease = lab.call(coordination.read_namespaced_lease, "bgpnet-lb-allocator", "bgpnet-system")
+    except kubernetes.client.ApiException:
+        return None
+    return lease.spec.holder_identity or None
+
+
+def all_ingress(lab: TorLab, services: LabServices) -> dict[str, list[str]]:
+    listed = lab.call(services.core.list_namespaced_service, "default")
+    return {s.metadata.name: [i.ip for i in (s.status.load_balancer.ingress or [])] if s.status.load_balancer else []
+            for s in listed.items if s.spec.type == "LoadBalancer"}
+
+
+def crash(lab: TorLab, node) -> None:
+    """SIGKILL the agent and everything it started (ExaBGP, its helper, the BFD process): a node dying."""
+    pids = [node.agent.pid, *descendants(node.agent.pid)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    node.agent.wait(timeout=20)
+    node.agent = None
+
+
+@pytest.mark.parametrize("fabric", [POOLS], indirect=True)
+def test_five_hundred_load_balancers_get_distinct_addresses_and_a_failover_gives_none_twice(fabric):
+    lab, tor, services = fabric
+    wait_for(lambda: lease_holder(lab) is not None, 30, "an allocator leader")
+    leader = lease_holder(lab)
+    started = time.monotonic()
+    for i in range(500):
+        lab.call(services.core.create_namespaced_service, "default", {
+            "metadata": {"name": f"lb{i:03d}"},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": "bgpnet.io/bgp", "ports": [{"port": 80}]}})
+    created = time.monotonic() - started
+
+    def allocated():
+        return sum(1 for ips in all_ingress(lab, services).values() if ips) == 500
+    wait_for(allocated, 120, "500 addresses written")
+    allocated_at = time.monotonic() - started
+    ingress = all_ingress(lab, services)
+    addresses = [ips[0] for ips in ingress.values()]
+    assert len(set(addresses)) == 500
+    assert all(ipaddress.ip_address(a) in ipaddress.ip_network("100.64.0.0/22") for a in addresses)
+
+    def announced():
+        routes = tor.ns.run("ip", "route", "show", "proto", "bird", "root", "100.64.0.0/22").stdout
+        return len(re.findall(r"^100\.64\.\S+", routes, re.M)) == 500
+    wait_for(announced, 120, "500 /32s at the ToR")
+    announced_at = time.monotonic() - started
+    # Cluster policy: every node but the excluded one.
+    assert tor_next_hops(tor, f"{addresses[0]}/32") == hops(1, 2, 3)
+
+    # Pool exhausted: the 501st stays pending, with a Warning Event saying why.
+    services.create("late", {}, local=False)
+    events = []
+
+    def warned():
+        events[:] = [e for e in lab.call(services.core.list_namespaced_event, "default").items
+                     if e.involved_object.name == "late" and e.reason == "AllocationFailed"]
+        return bool(events)
+    wait_for(warned, 30, "an AllocationFailed Event for the 501st Service")
+    assert events[0].type == "Warning" and "exhausted" in events[0].message, events[0].message
+    assert services.ingress("late") == []
+
+    # The leader dies without releasing its Lease: another agent takes over once the Lease expires, starting
+    # from what is in the Services' status, so nothing is given twice.
+    crash(lab, lab.nodes[leader])
+    lab.call(services.core.delete_namespaced_service, "lb000", "default")  # frees one address
+    wait_for(lambda: lease_holder(lab) not in (None, leader), 60, "a new allocator leader")
+    wait_for(lambda: services.ingress("late") != [], 60, "the freed address given to the pending Service")
+    final = [ips for name, ips in all_ingress(lab, services).items() if ips]
+    flat = [ip for ips in final for ip in ips]
+    assert len(flat) == len(set(flat)) == 500
+    assert services.ingress("late") == [ingress["lb000"][0]]
+    # The pod CIDRs of the living nodes were never disturbed.
+    living = [n.index for n in lab.nodes.values() if n.agent is not None]
+    assert all(tor_next_hops(tor, f"10.244.{i}.0/24") == hops(i) for i in living)
+    lab.check_agents()
+    print(f"\n500 LoadBalancer Services: created in {created:.2f} s, all allocated after {allocated_at:.2f} s, "
+          f"all announced at the ToR after {announced_at:.2f} s; failover from {leader} to {lease_holder(lab)}")
