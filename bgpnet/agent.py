@@ -78,6 +78,9 @@ log = logging.getLogger("bgpnet.agent")
 # Speaker events (UPDATEs, mostly) queued for the loop before the speaker's reader waits for it.
 SPEAKER_QUEUE_LIMIT = 4096
 
+# Longest wait for Services and EndpointSlices to be listed before the speaker starts without them.
+SERVICE_SYNC_WAIT = 10.0
+
 # The Service source's callback: changed Services (None: deleted), changed "has a ready local endpoint" facts.
 ServiceCallback = Callable[[Mapping[str, ServiceInfo | None], Mapping[str, bool]], None]
 
@@ -153,6 +156,7 @@ class Agent:
         self._local_changes: dict[str, bool] = {}
         self._service_source: ServiceSourcePort | None = None
         self._service_thread: threading.Thread | None = None
+        self._me_known_at: float | None = None
         if config.services.enabled and make_service_source is not None:
             self._service_source = make_service_source(self._on_services)
         # The LoadBalancer allocator campaigns for its Lease in its own thread; the agent only runs it.
@@ -379,6 +383,8 @@ class Agent:
                 timeout = min(timeout, max(0.05, deadline - now))
         if not self._network_reported and self._set_network_available is not None:
             timeout = min(timeout, 1.0)  # check again soon whether the node's network can be reported
+        if self._speaker is None and self._me_known_at is not None:
+            timeout = min(timeout, 0.5)  # waiting for Services to be listed, SERVICE_SYNC_WAIT at most
         return timeout
 
     def reconcile(self) -> None:
@@ -418,7 +424,7 @@ class Agent:
             # New peers or policies, stale routes kept or just swept: the whole desired map is computed again.
             round_ = self._routes.take(self.rib, resync=resync_due,
                                        force_rebuild=intent_changed or bool(stale) or stale_over)
-        if me is not None and self._speaker is None:
+        if me is not None and self._speaker is None and self._services_listed(now):
             self._speaker = self._make_speaker(router_id(me), self._on_speaker_event)
             self._speaker.start()
         if self._speaker is not None:
@@ -438,6 +444,17 @@ class Agent:
         self._count_route_errors(result)
         self.counters.reconciles += 1
         self._report_network(now)
+
+    def _services_listed(self, now: float) -> bool:
+        """With Service addresses configured, the speaker starts once Services and EndpointSlices are listed
+        too (or SERVICE_SYNC_WAIT after our Node was): after a restart, peers that kept our routes under
+        graceful restart drop whatever our first End-of-RIB does not cover, so the first announcements must
+        include the Service addresses, not only the pod CIDRs."""
+        if self._service_source is None or self._service_source.stats.synced:
+            return True
+        if self._me_known_at is None:
+            self._me_known_at = now
+        return now - self._me_known_at >= SERVICE_SYNC_WAIT
 
     def _set_bfd(self, peers: frozenset[BfdPeer]) -> None:
         """Hand the wanted BFD sessions to the BFD process, started the first time there are any."""

@@ -8,7 +8,7 @@ The same rules as the node source (bgpnet.kube.node_source), which is tuned for 
 - a failed request backs off exponentially and the last known state stays;
 - an object that does not parse keeps its last good value (logged once per distinct reason, counted);
 - `on_change` gets only the keys whose parsed value changed (None: gone), once per re-list (keys missing from
-  the new list are gone) and once per batch of watch events.
+  the new list are gone) and once per batch of watch events; and always once after the first list.
 """
 
 from __future__ import annotations
@@ -164,9 +164,11 @@ class Reflector(Generic[V]):
                 changes.update(self._values)
             self._rv = (body.get("metadata") or {}).get("resourceVersion")
             self._counters["relists"] += 1
+            first = not self._synced
             self._reachable = self._synced = True
             self._last_sync = time.time()
-        self._deliver(changes)
+        # Always once after the first list, even an empty one: the consumer learns the kind is synced.
+        self._deliver(changes, force=first)
 
     def _watch(self, stop: threading.Event, timeout: int) -> bool:
         """One watch request; True if it delivered anything or ran its course."""
@@ -236,8 +238,8 @@ class Reflector(Generic[V]):
             self._values[key] = value
             changes[key] = value
 
-    def _deliver(self, changes: Mapping[str, V | None]) -> None:
-        if not changes:
+    def _deliver(self, changes: Mapping[str, V | None], *, force: bool = False) -> None:
+        if not changes and not force:
             return
         try:
             self._on_change(changes)

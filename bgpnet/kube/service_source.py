@@ -36,7 +36,7 @@ class ServiceSourceStats:
     bad_objects: int = 0  # objects whose last update could not be used
     dropped_addresses: int = 0  # addresses in Services that do not parse (left out)
     api_reachable: bool = False
-    synced: bool = False  # both kinds listed
+    synced: bool = False  # both kinds listed and handed over
 
 
 class ServiceSource:
@@ -47,6 +47,9 @@ class ServiceSource:
         self._slices: dict[str, SliceFacts] = {}
         self._local: Counter[str] = Counter()  # service key -> ready local endpoints over its slices
         self._dropped: set[tuple[str, str]] = set()
+        # Changes not handed over yet: before both kinds' first list, or refused by a failing consumer.
+        self._waiting: tuple[dict[str, ServiceInfo | None], dict[str, bool]] = ({}, {})
+        self._delivered = False
         core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
         self._services = Reflector("services", core.list_service_for_all_namespaces, self._parse_service,
                                    self._services_changed, **timings)  # type: ignore[arg-type]
@@ -69,12 +72,13 @@ class ServiceSource:
         services, slices = self._services.stats, self._endpoints.stats
         with self._lock:
             local, dropped = sum(1 for n in self._local.values() if n > 0), len(self._dropped)
+            delivered = self._delivered
         return ServiceSourceStats(
             services=services.objects, slices=slices.objects, services_with_local_endpoints=local,
             relists=services.relists + slices.relists, api_errors=services.api_errors + slices.api_errors,
             bad_objects=len(services.bad_objects) + len(slices.bad_objects), dropped_addresses=dropped,
             api_reachable=services.api_reachable and slices.api_reachable,
-            synced=services.synced and slices.synced)
+            synced=delivered)
 
     def reflector_stats(self) -> tuple[ReflectorStats, ReflectorStats]:
         return self._services.stats, self._endpoints.stats
@@ -93,7 +97,27 @@ class ServiceSource:
             for key, service in changes.items():
                 if service is None:
                     self._dropped = {d for d in self._dropped if d[0] != key}
-            self._on_change(changes, {})
+            self._emit(changes, {})
+
+    def _emit(self, services: Mapping[str, ServiceInfo | None], local: Mapping[str, bool]) -> None:
+        """Under the lock. Until both kinds are listed, changes wait and are handed over together: a Local
+        Service is never judged without its endpoints, so the first announcements are the right ones. Changes
+        the consumer failed to take are handed over again with the next ones (the reflector re-lists after a
+        backoff, which brings that next call)."""
+        self._waiting[0].update(services)
+        self._waiting[1].update(local)
+        if not self._delivered and not (self._services.stats.synced and self._endpoints.stats.synced):
+            return
+        services, local = self._waiting
+        if not services and not local and self._delivered:
+            return
+        self._waiting = ({}, {})
+        try:
+            self._on_change(services, local)
+        except Exception:
+            self._waiting = ({**services, **self._waiting[0]}, {**local, **self._waiting[1]})
+            raise
+        self._delivered = True
 
     def _slices_changed(self, changes: Mapping[str, SliceFacts | None]) -> None:
         with self._lock:
@@ -115,5 +139,4 @@ class ServiceSource:
                     flipped[key] = now
                 if self._local[key] == 0:
                     del self._local[key]
-            if flipped:
-                self._on_change({}, flipped)
+            self._emit({}, flipped)

@@ -99,3 +99,38 @@ def test_without_service_advertisement_configured_no_source_is_started(tmp_path)
     agent, services, speaker = make(tmp_path, config)
     assert services == [] and not agent.snapshot().services.enabled
     assert {str(a.prefix) for a in speaker.announcements} == {"10.244.1.0/24"}
+
+
+def test_the_speaker_waits_for_services_to_be_listed_but_not_forever(tmp_path):
+    """After a restart, peers holding our routes under graceful restart drop what our first End-of-RIB does not
+    cover: the first announcements must already carry the Service addresses."""
+    clock = Clock()
+    sources, services, speakers = [], [], []
+    agent = Agent(CFG, "n1", cni_conf_dir=tmp_path,
+                  make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
+                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                  route_table=FakeRouteTable(), clock=clock,
+                  make_service_source=lambda cb: services.append(FakeServiceSource(cb)) or services[-1])
+    services[0].stats = Stats(synced=False)
+    agent.start()
+    sources[0].on_change({"n1": ME})
+    agent.reconcile()
+    assert speakers == []
+    services[0].stats = Stats(synced=True)
+    services[0].on_change({WEB.key: WEB}, {WEB.key: True})
+    agent.reconcile()
+    assert "198.51.100.7/32" in {str(a.prefix) for a in speakers[0].announcements}  # in the very first set
+    # A source that never syncs (say, EndpointSlices forbidden) delays the speaker by SERVICE_SYNC_WAIT only.
+    late = Agent(CFG, "n1", cni_conf_dir=tmp_path / "late",
+                 make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
+                 make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
+                 route_table=FakeRouteTable(), clock=clock,
+                 make_service_source=lambda cb: services.append(FakeServiceSource(cb)) or services[-1])
+    services[1].stats = Stats(synced=False)
+    late.start()
+    sources[1].on_change({"n1": ME})
+    late.reconcile()
+    assert len(speakers) == 1
+    clock.now += 11
+    late.reconcile()
+    assert len(speakers) == 2

@@ -83,6 +83,23 @@ def test_initial_sync_delivers_services_and_local_facts(apis, running):
     assert source.stats.services_with_local_endpoints == 1 and source.stats.slices == 1
 
 
+def test_the_first_delivery_carries_services_and_their_endpoints_together(apis, running):
+    core, discovery = apis
+    for name in ("a", "b"):
+        core.create_namespaced_service("default", service_body(name))
+        discovery.create_namespaced_endpoint_slice("default", slice_body(name, {"n1": ["10.244.1.5"]}))
+    recorder = Recorder()
+    source, _, _ = running(recorder)
+    wait(lambda: source.stats.synced, what="sync")
+    services, local = recorder.calls[0]
+    assert {"default/a", "default/b"} <= set(services) and local == {"default/a": True, "default/b": True}
+
+
+def test_an_empty_cluster_syncs_too(running):
+    source, _, _ = running(Recorder())
+    wait(lambda: source.stats.synced, what="sync of nothing")
+
+
 def test_an_endpoint_moving_away_delivers_only_that_fact_and_back_again(apis, running):
     core, discovery = apis
     core.create_namespaced_service("default", service_body("web"))
