@@ -233,3 +233,27 @@ def test_five_hundred_load_balancers_get_distinct_addresses_and_a_failover_gives
     lab.check_agents()
     print(f"\n500 LoadBalancer Services: created in {created:.2f} s, all allocated after {allocated_at:.2f} s, "
           f"all announced at the ToR after {announced_at:.2f} s; failover from {leader} to {lease_holder(lab)}")
+
+
+def test_an_agent_restart_keeps_its_service_address_at_the_tor_throughout(fabric):
+    """SIGTERM and start again (a DaemonSet rollout): the ToR keeps node1's routes under graceful restart, and
+    the restarted agent's first announcements already carry the Service address (the speaker waits for the
+    Service source), so its End-of-RIB sweeps nothing it still announces."""
+    lab, tor, services = fabric
+    services.create("solo", {"node1": ["10.244.1.20"]}, local=True)
+    services.set_ingress("solo", "198.51.100.20")
+    wait_for(lambda: tor_next_hops(tor, "198.51.100.20/32") == hops(1), 30, "the address from node1")
+    node1 = lab.nodes["node1"]
+    missing, polls = 0, 0
+    lab.group.stop_process(node1.agent, timeout=20)
+    lab.start_agent(node1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # through the restart, its End-of-RIB and the stale sweep after it
+        polls += 1
+        if tor_next_hops(tor, "198.51.100.20/32") != hops(1) or tor_next_hops(tor, "10.244.1.0/24") != hops(1):
+            missing += 1
+        time.sleep(0.01)
+    lab.check_agents()
+    assert "n1" in tor.birdc("show", "protocols") and tor.established("n1")
+    assert missing == 0, f"the ToR lacked node1's routes in {missing} of {polls} polls"
+    print(f"\nrestart: node1's Service address and pod CIDR present at the ToR in all {polls} polls")
