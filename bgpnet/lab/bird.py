@@ -12,7 +12,7 @@ node that goes silent is dropped in under a second (`birdc show bfd sessions`, `
 
 from __future__ import annotations
 
-from bgpnet.lab.topology import LabPlan
+from bgpnet.lab.topology import LAB_LOAD_BALANCER_CIDR, LAB_SERVICE_CIDR, LabPlan
 
 
 def render_bird_config(plan: LabPlan) -> str:
@@ -51,11 +51,14 @@ protocol bgp node {{
   error wait time 1, 10;
   bfd on;
   ipv4 {{
+    # From the nodes: pod CIDRs, the Service CIDR and Service addresses (/32s of the LoadBalancer range).
     import filter {{
-      if net ~ [ {plan.cluster_cidr}+ ] then accept;
+      if net ~ [ {plan.cluster_cidr}+, {LAB_SERVICE_CIDR}+, {LAB_LOAD_BALANCER_CIDR}{{32,32}} ] then accept;
       reject;
     }};
-    export all;
+    # To the nodes: pod CIDRs only. Every node's kube-proxy serves Service addresses itself; sent back, they
+    # would only be refused by the nodes' import policy (outside-cluster-cidrs).
+    export where net ~ [ {plan.cluster_cidr}+ ];
   }};
 }}
 """

@@ -25,6 +25,7 @@ from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.podman import Podman
 from bgpnet.lab.processes import is_running
 from bgpnet.lab.report import matrix_json, render_matrix, render_namespaces, render_routes
+from bgpnet.lab.services import LabServices
 from bgpnet.lab.state import LabExists, LabState, StateStore, teardown
 from bgpnet.lab.topology import API_IP, LabPlan, TorPlan, node_config, tor_peer_config
 
@@ -150,7 +151,48 @@ def _build(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
             progress(f"{node.name}: wiring {node.pods} pod(s) with bgpnet-cni")
         for _ in range(node.pods):
             cluster.add_pod(cluster.nodes[node.name])
-    return _described(cluster, plan, state, store, progress)
+    sample = None
+    if plan.tor is not None and plan.tor.kind == "bird":
+        sample = _sample_service(cluster, progress)
+    description = _described(cluster, plan, state, store, progress)
+    if sample is not None:
+        description["sampleService"] = _wait_sample_address(cluster, sample, progress)
+        state.description = description
+        store.save(state)
+    return description
+
+
+SAMPLE_SERVICE = "hello"
+
+
+def _sample_service(cluster: Cluster, progress: Callable[[str], None]) -> dict[str, Any]:
+    """A LoadBalancer Service (class bgpnet.io/bgp, externalTrafficPolicy Local) whose endpoints are the first
+    node's pods: the allocator gives it an address from the lab's pool and only that node announces it."""
+    first = next(iter(cluster.nodes.values()))
+    endpoints = {first.name: [p.ip for p in first.pods]} if first.pods else {}
+    progress(f"creating LoadBalancer Service default/{SAMPLE_SERVICE} with endpoints on {first.name}")
+    LabServices(cluster.api.api_client, cluster.call).create(SAMPLE_SERVICE, endpoints, local=True)
+    return {"name": f"default/{SAMPLE_SERVICE}", "externalTrafficPolicy": "Local", "endpointNodes": list(endpoints)}
+
+
+def _wait_sample_address(cluster: Cluster, sample: dict[str, Any], progress: Callable[[str], None]
+                         ) -> dict[str, Any]:
+    services = LabServices(cluster.api.api_client, cluster.call)
+    try:
+        wait_for(lambda: services.ingress(SAMPLE_SERVICE), CONVERGENCE_TIMEOUT, 0.05, "a LoadBalancer address")
+    except AssertionError:
+        progress(f"no address allocated to default/{SAMPLE_SERVICE} after {CONVERGENCE_TIMEOUT:.0f}s")
+        return {**sample, "address": None}
+    address = services.ingress(SAMPLE_SERVICE)[0]
+    progress(f"default/{SAMPLE_SERVICE} got {address}; waiting for it in the ToR's table")
+    tor = cluster.tor
+    assert tor is not None
+    try:
+        wait_for(lambda: probe.run_in(tor.ns.name, "ip", "route", "show", address).stdout.strip(),
+                 CONVERGENCE_TIMEOUT, 0.05, "the sample Service's route at the ToR")
+    except AssertionError:
+        progress(f"{address} not in the ToR's table after {CONVERGENCE_TIMEOUT:.0f}s")
+    return {**sample, "address": address}
 
 
 def _build_from_image(plan: LabPlan, group: NetnsGroup, state: LabState, store: StateStore,
@@ -279,6 +321,10 @@ def _observe(description: dict[str, Any], progress: Callable[[str], None] | None
         routes[f"tor ({tor['namespace']})"] = probe.routes(tor["namespace"])
     result: dict[str, Any] = {"matrix": matrix_json(pods, probe.reachability(pods, on_progress=pinged)),
                               "routes": {name: _lines(table) for name, table in routes.items()}}
+    sample = description.get("sampleService")
+    if tor is not None and sample and sample.get("address"):
+        result["sampleService"] = {**sample, "torRoute": _lines(probe.run_in(
+            tor["namespace"], "ip", "route", "show", sample["address"]).stdout)}
     if tor is not None and tor.get("birdSocket"):
         result["torProtocols"] = _lines(probe.run_in(tor["namespace"], "birdc", "-s", tor["birdSocket"],
                                                      "show", "protocols").stdout)
@@ -301,6 +347,11 @@ def _render_text(description: dict[str, Any], result: dict[str, Any]) -> str:
     if result.get("torBfdSessions"):
         parts.append("ToR BFD sessions (birdc show bfd sessions):\n" +
                      "".join(f"  {line}\n" for line in result["torBfdSessions"]))
+    sample = result.get("sampleService")
+    if sample:
+        parts.append(f"Sample LoadBalancer Service {sample['name']}: {sample['address']} (externalTrafficPolicy "
+                     f"Local, endpoints on {', '.join(sample['endpointNodes']) or 'no node'}); at the ToR:\n" +
+                     "".join(f"  {line}\n" for line in sample["torRoute"] or ["(no route)"]))
     return "\n".join(parts)
 
 
@@ -316,6 +367,7 @@ def document(tag: str | None, description: dict[str, Any] | None, health: dict[s
             "matrix": result.get("matrix", {"allReached": False, "pairs": []}),
             "routes": result.get("routes", {}), "torProtocols": result.get("torProtocols", []),
             "torBfdSessions": result.get("torBfdSessions", []),
+            "sampleService": result.get("sampleService"),
             "upSeconds": up_seconds}
 
 

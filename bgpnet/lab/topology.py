@@ -100,9 +100,21 @@ def plan_lab(nodes: int, pods_per_node: int = 2, mode: Mode = "mesh", tor: TorKi
 LAB_BFD = {"bfd": {"enabled": True}}
 
 
+# With a ToR, the lab announces Service addresses and allocates LoadBalancer ones, so a newcomer sees a
+# LoadBalancer Service in the ToR's table. 198.51.100.0/24 is TEST-NET-2 (documentation space): it is routed only
+# between the lab's namespaces. 10.96.0.0/16 is the API stand-in's Service CIDR (its --service-cidr default).
+LAB_SERVICE_CIDR = "10.96.0.0/16"
+LAB_LOAD_BALANCER_CIDR = "198.51.100.0/24"
+LAB_SERVICES = {"serviceClusterIPs": [LAB_SERVICE_CIDR], "serviceLoadBalancerIPs": [LAB_LOAD_BALANCER_CIDR],
+                "loadBalancerPools": [{"name": "lab", "addresses": ["198.51.100.10-198.51.100.99"]}]}
+
+
 def node_config(plan: LabPlan) -> dict:
-    """The agent config fragment of every lab node: BFD on, and with a ToR, peering with it instead of the mesh."""
-    return {**LAB_BFD, **(tor_peer_config(plan.tor) if plan.tor is not None else {})}
+    """The agent config fragment of every lab node: BFD on, and with a ToR, peering with it instead of the mesh
+    and announcing Service addresses."""
+    if plan.tor is None:
+        return dict(LAB_BFD)
+    return {**LAB_BFD, **tor_peer_config(plan.tor), **LAB_SERVICES}
 
 
 def tor_peer_config(tor: TorPlan) -> dict:

@@ -130,6 +130,11 @@ def test_tor_lab_with_bird_comes_up_all_green(state_dir):
                                       "established", "( dport = :179 or sport = :179 )"],
                                      capture_output=True, text=True).stdout
         assert [line.split()[-1] for line in established.splitlines()] == ["172.31.0.1:179"]
+    # The sample LoadBalancer Service: an address from the lab's pool, announced by node1 alone (its endpoints
+    # are node1's pods, externalTrafficPolicy Local), in the ToR's table.
+    sample = lab_json["sampleService"]
+    assert sample["name"] == "default/hello" and sample["address"].startswith("198.51.100."), sample
+    assert [line.split()[:3] for line in sample["torRoute"]] == [[sample["address"], "via", "172.31.0.11"]], sample
     print(f"\nMEASURED lab up --nodes 3 --mode tor: {lab_json['upSeconds']} s")
 
     def bfd_up_at_the_tor() -> int:

@@ -86,4 +86,5 @@ def test_every_lab_node_runs_bfd_the_agent_accepts_it_and_tor_nodes_peer_with_th
         config = parse_config({"asn": plan.cluster_asn, "clusterCIDRs": [plan.cluster_cidr], **fragment})
         assert config.bfd.enabled and (config.bfd.min_rx_ms, config.bfd.multiplier) == (300, 3)
         assert config.node_to_node_mesh is (mode == "mesh")
+        assert config.services.enabled is (mode == "tor") and bool(config.load_balancer.pools) is (mode == "tor")
     assert "bfd on;" in render_bird_config(plan_lab(2, 1, "tor"))
