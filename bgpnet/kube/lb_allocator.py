@@ -36,14 +36,13 @@ from bgpnet.config import LoadBalancerSettings
 from bgpnet.kube.events import EventRecorder, EventWriter, InvolvedObject
 from bgpnet.kube.leader import DEFAULT_NAMESPACE, LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
 from bgpnet.kube.service_parse import BadObject, parse_service
-from bgpnet.kube.watch_stream import Backoff, event_batches
+from bgpnet.kube.watch_stream import TRANSIENT, Backoff, event_batches
 from bgpnet.lb_allocation import Allocation, PoolUsage, allocate
 from bgpnet.model import IPAddress, ServiceInfo
 from bgpnet.node_events import NORMAL, WARNING, NodeEvent
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 EVENT_QUEUE = 5000
 
 
@@ -137,7 +136,7 @@ class LoadBalancerAllocator:
                     self._lead(stop, self.elector.term())
                 except _LostLeadership:
                     log.info("no longer the LoadBalancer allocator: stopped writing")
-                except _TRANSIENT as exc:
+                except TRANSIENT as exc:
                     if stop.is_set():
                         break
                     self._count("api_errors")
@@ -208,7 +207,7 @@ class LoadBalancerAllocator:
                 if stop.is_set():
                     return
                 self._decide(term)
-        except _TRANSIENT:
+        except TRANSIENT:
             if stop.is_set() or not self._still_leading(term):
                 return  # the socket was shut down on purpose
             raise

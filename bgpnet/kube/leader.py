@@ -32,9 +32,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from bgpnet.kube.watch_stream import TRANSIENT
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,6 @@ DEFAULT_NAMESPACE = "bgpnet-system"
 LEASE_DURATION = 15
 RENEW_DEADLINE = 10.0
 RETRY_PERIOD = 2.0
-
-_TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
-
 
 def micro_time(moment: datetime) -> str:
     """metav1.MicroTime's wire format: `2006-01-02T15:04:05.000000Z`, always six fractional digits."""
@@ -162,7 +160,7 @@ class LeaderElector:
             if exc.status != 404:
                 return self._error("read", exc)
             return self._create(timeout)
-        except _TRANSIENT as exc:
+        except TRANSIENT as exc:
             return self._error("read", exc)
         spec = lease.get("spec") or {}
         with self._lock:
@@ -195,7 +193,7 @@ class LeaderElector:
                     self._observed_spec = None  # re-read; as a leader, this ends our term
                 return False
             return self._error("update", exc)
-        except _TRANSIENT as exc:
+        except TRANSIENT as exc:
             return self._error("update", exc)
         self._observe_written(json.loads(response.data), now)
         return True
@@ -213,7 +211,7 @@ class LeaderElector:
             if exc.status == 409:
                 return False  # another candidate created it first
             return self._error("create", exc)
-        except _TRANSIENT as exc:
+        except TRANSIENT as exc:
             return self._error("create", exc)
         self._observe_written(json.loads(response.data), self._clock())
         return True
@@ -248,5 +246,5 @@ class LeaderElector:
             self._api.replace_namespaced_lease(self.name, self.namespace, body, _preload_content=False,
                                                _request_timeout=self._deadline)
             log.info("released lease %s/%s", self.namespace, self.name)
-        except _TRANSIENT as exc:  # 409: someone else holds it already; an outage: it expires on its own
+        except TRANSIENT as exc:  # 409: someone else holds it already; an outage: it expires on its own
             self._error("release", exc)

@@ -35,16 +35,13 @@ from typing import Any
 
 import urllib3
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from bgpnet.kube.node_parse import BadNode, parse_node
-from bgpnet.kube.watch_stream import Backoff, event_batches
+from bgpnet.kube.watch_stream import TRANSIENT, Backoff, describe, event_batches, shut_on_stop
 from bgpnet.model import NodeInfo
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the API is unreachable or misbehaving right now: back off and retry".
-_TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,7 @@ class NodeSource:
     def run(self, stop: threading.Event) -> None:
         """List and watch until `stop` is set; returns within a moment of it even mid-watch."""
         finished = threading.Event()
-        aborter = threading.Thread(target=self._abort_on_stop, args=(stop, finished), daemon=True,
+        aborter = threading.Thread(target=shut_on_stop, args=(stop, finished, self._current_response), daemon=True,
                                    name="node-source-abort")
         aborter.start()
         try:
@@ -155,7 +152,7 @@ class NodeSource:
             except _WatchExpired:
                 log.info("watch from resourceVersion %s expired (410): re-listing nodes", self._rv)
                 must_list = True
-            except (_WatchFailed, *_TRANSIENT) as exc:
+            except (_WatchFailed, *TRANSIENT) as exc:
                 if stop.is_set():
                     break
                 if isinstance(exc, _WatchFailed):
@@ -165,7 +162,7 @@ class NodeSource:
                     self._counters["api_errors"] += 1
                     self._reachable = False
                 log.warning("Kubernetes API: %s; keeping %d known nodes, retrying in %.1fs",
-                            _describe(exc), len(self._nodes), delay)
+                            describe(exc), len(self._nodes), delay)
                 stop.wait(delay)
 
     def _relist(self) -> None:
@@ -221,7 +218,7 @@ class NodeSource:
                 for event in batch:
                     self._apply(event)
                 self._publish()
-        except _TRANSIENT:
+        except TRANSIENT:
             if stop.is_set():
                 return True
             raise
@@ -279,19 +276,6 @@ class NodeSource:
             with self._lock:
                 self._published = None
 
-    def _abort_on_stop(self, stop: threading.Event, finished: threading.Event) -> None:
-        # A blocked read on the watch socket only returns when data or EOF arrives: shutting the socket down
-        # is the one way to interrupt it promptly (what kubernetes.watch.Watch.stop does too).
-        while not finished.is_set():
-            if stop.wait(0.1):
-                with self._lock:
-                    response = self._response
-                if response is not None:
-                    response.shutdown()
-                return
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}"
-    return f"{type(exc).__name__}: {exc}"
+    def _current_response(self) -> urllib3.BaseHTTPResponse | None:
+        with self._lock:
+            return self._response

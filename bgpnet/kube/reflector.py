@@ -25,17 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import urllib3
-from kubernetes.client.exceptions import ApiException
 
 from bgpnet.kube.service_parse import BadObject
-from bgpnet.kube.watch_stream import Backoff, event_batches
+from bgpnet.kube.watch_stream import TRANSIENT, Backoff, describe, event_batches, shut_on_stop
 
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
-# Errors that mean "the API is unreachable or misbehaving right now: back off and retry".
-_TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ class Reflector(Generic[V]):
     def run(self, stop: threading.Event) -> None:
         """List and watch until `stop` is set; returns within a moment of it, even mid-watch."""
         finished = threading.Event()
-        aborter = threading.Thread(target=self._abort_on_stop, args=(stop, finished), daemon=True,
+        aborter = threading.Thread(target=shut_on_stop, args=(stop, finished, self._current_response), daemon=True,
                                    name=f"{self.kind}-abort")
         aborter.start()
         try:
@@ -130,7 +127,7 @@ class Reflector(Generic[V]):
             except _ConsumerFailed:
                 must_list = True
                 stop.wait(self._backoff.next())
-            except _TRANSIENT as exc:
+            except TRANSIENT as exc:
                 if stop.is_set():
                     break
                 delay = self._backoff.next()
@@ -138,7 +135,7 @@ class Reflector(Generic[V]):
                     self._counters["api_errors"] += 1
                     self._reachable = False
                 log.warning("Kubernetes API (%s): %s; keeping %d known, retrying in %.1fs", self.kind,
-                            _describe(exc), len(self._values), delay)
+                            describe(exc), len(self._values), delay)
                 stop.wait(delay)
 
     def _relist(self) -> None:
@@ -192,7 +189,7 @@ class Reflector(Generic[V]):
                         self._apply(event, changes)
                 finally:
                     self._deliver(changes)
-        except _TRANSIENT:
+        except TRANSIENT:
             if stop.is_set():
                 return True
             raise
@@ -250,19 +247,6 @@ class Reflector(Generic[V]):
                 self._deliver_all = True
             raise _ConsumerFailed() from None
 
-    def _abort_on_stop(self, stop: threading.Event, finished: threading.Event) -> None:
-        # A blocked read on the watch socket returns only on data or EOF: shutting the socket down is the one
-        # way to interrupt it promptly (what kubernetes.watch.Watch.stop does too).
-        while not finished.is_set():
-            if stop.wait(0.1):
-                with self._lock:
-                    response = self._response
-                if response is not None:
-                    response.shutdown()
-                return
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}"
-    return f"{type(exc).__name__}: {exc}"
+    def _current_response(self) -> urllib3.BaseHTTPResponse | None:
+        with self._lock:
+            return self._response

@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-from bgpnet.lab.netns import NetnsGroup
 from bgpnet.lab.processes import descendants
 from bgpnet.lab.services import LabServices
 from tests.privileged.faults_support import agent_status
@@ -28,17 +27,6 @@ CONFIG = {"asn": 64512, "clusterCIDRs": CLUSTER_CIDRS, "nodeToNodeMesh": False, 
           "serviceLoadBalancerIPs": ["198.51.100.0/24"], "serviceCommunities": ["64512:300"]}
 EXCLUDE = "node.kubernetes.io/exclude-from-external-load-balancers"
 LB_IP = "198.51.100.7"
-
-
-@pytest.fixture
-def lab_group():
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        yield group
-    finally:
-        group.close()
 
 
 def wait_for(predicate, timeout, what):

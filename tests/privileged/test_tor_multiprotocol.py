@@ -7,11 +7,9 @@ bgpnet-cni pods pinging across nodes."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from bgpnet.lab.netns import NetnsGroup
 from tests.privileged.tor_topology import CLUSTER_CIDRS, TIMERS, TorLab, bird_common, link_addresses, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -19,17 +17,6 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 BASE = {"asn": 64512, "clusterCIDRs": CLUSTER_CIDRS, "nodeToNodeMesh": False, "routeSyncPeriod": 3,
         "startupGracePeriod": 5}
 NODES = (1, 2)
-
-
-@pytest.fixture
-def lab_group():
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        yield group
-    finally:
-        group.close()
 
 
 def pods_reach_each_other(lab: TorLab) -> list[tuple[str, str]]:

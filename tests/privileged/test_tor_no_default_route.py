@@ -5,28 +5,15 @@ because every pod resolves its gateway from the permanent neighbour entry bgpnet
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from bgpnet.lab.netns import NetnsGroup
 from tests.privileged.tor_topology import CLUSTER_CIDRS, TorLab, bird_common, bird_neighbor, link_addresses, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 BASE = {"asn": 64512, "clusterCIDRs": CLUSTER_CIDRS, "nodeToNodeMesh": False, "routeSyncPeriod": 3,
         "startupGracePeriod": 5}
-
-
-@pytest.fixture
-def lab_group():
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        yield group
-    finally:
-        group.close()
 
 
 def test_pods_on_nodes_without_a_default_route_reach_each_other_through_the_tor(lab_group, tmp_path):

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 
 import pytest
 
-from bgpnet.lab.netns import NetnsGroup
 from tests.privileged.tor_topology import (
     CLUSTER_CIDRS,
     TorLab,
@@ -24,17 +22,6 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 BASE = {"asn": 64512, "clusterCIDRs": CLUSTER_CIDRS, "nodeToNodeMesh": False, "routeSyncPeriod": 3,
         "startupGracePeriod": 5}
-
-
-@pytest.fixture
-def lab_group():
-    if os.geteuid() != 0:
-        pytest.fail("privileged test needs root")
-    group = NetnsGroup()
-    try:
-        yield group
-    finally:
-        group.close()
 
 
 def link_peers(index: int, slot: int, asn: int, **extra) -> list[dict]:

@@ -28,6 +28,25 @@ def api_client(standin):
 
 
 @pytest.fixture
+def make_api(standin):
+    """A new ApiClient to the stand-in per call (own connection pool, no retries): one per competing agent."""
+    from kubernetes import client
+
+    clients = []
+
+    def make():
+        cfg = client.Configuration()
+        cfg.host = standin.url
+        cfg.retries = False
+        clients.append(client.ApiClient(cfg))
+        return clients[-1]
+
+    yield make
+    for made in clients:
+        made.close()
+
+
+@pytest.fixture
 def api(api_client):
     """The real kubernetes client's CoreV1Api talking to the stand-in."""
     from kubernetes import client

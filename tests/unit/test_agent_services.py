@@ -2,12 +2,13 @@
 mesh peers), and status/metrics report them — against the fakes of tests/unit/test_agent.py."""
 
 import threading
-from dataclasses import dataclass
+from dataclasses import replace
 from ipaddress import ip_address as A
 from ipaddress import ip_network as N
 
-from bgpnet.agent import Agent
+from bgpnet.agent import SERVICE_SYNC_WAIT, Agent
 from bgpnet.config import parse_config
+from bgpnet.kube.service_source import ServiceSourceStats
 from bgpnet.metrics import families
 from bgpnet.model import NodeInfo, ServiceInfo
 from bgpnet.speaker.commands import desired_per_peer
@@ -24,39 +25,35 @@ WEB = ServiceInfo("default", "web", "LoadBalancer", cluster_ips=(A("10.96.0.10")
                   ingress_ips=(A("198.51.100.7"),), external_local=True, load_balancer_class="bgpnet.io/bgp")
 
 
-@dataclass(frozen=True)
-class Stats:
-    services: int = 1
-    slices: int = 1
-    relists: int = 1
-    api_errors: int = 0
-    bad_objects: int = 0
-    api_reachable: bool = True
-    synced: bool = True
+SYNCED = ServiceSourceStats(services=1, slices=1, relists=2, api_reachable=True, synced=True)
 
 
 class FakeServiceSource:
-    """The whole ServiceSourcePort: changes are handed in by the test."""
+    """The whole ServiceSourcePort: changes are handed in by the test, and whether it has listed yet."""
 
-    stats = Stats()
-
-    def __init__(self, on_change):
-        self.on_change = on_change
+    def __init__(self, on_change, stats=SYNCED):
+        self.on_change, self.stats = on_change, stats
 
     def run(self, stop: threading.Event) -> None:
         stop.wait()
 
 
-def make(tmp_path, config=CFG):
+def build(tmp_path, config=CFG, clock=None, stats=SYNCED):
+    """The agent started, its Node known, one reconcile done; speakers stays empty while it waits."""
     sources, services, speakers = [], [], []
     agent = Agent(config, "n1", cni_conf_dir=tmp_path,
                   make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
                   make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
-                  route_table=FakeRouteTable(), clock=Clock(),
-                  make_service_source=lambda cb: services.append(FakeServiceSource(cb)) or services[-1])
+                  route_table=FakeRouteTable(), clock=clock or Clock(),
+                  make_service_source=lambda cb: services.append(FakeServiceSource(cb, stats)) or services[-1])
     agent.start()
     sources[0].on_change({"n1": ME, "n2": OTHER})
     agent.reconcile()
+    return agent, services, speakers
+
+
+def make(tmp_path, config=CFG):
+    agent, services, speakers = build(tmp_path, config)
     return agent, services, speakers[0]
 
 
@@ -104,33 +101,16 @@ def test_without_service_advertisement_configured_no_source_is_started(tmp_path)
 def test_the_speaker_waits_for_services_to_be_listed_but_not_forever(tmp_path):
     """After a restart, peers holding our routes under graceful restart drop what our first End-of-RIB does not
     cover: the first announcements must already carry the Service addresses."""
-    clock = Clock()
-    sources, services, speakers = [], [], []
-    agent = Agent(CFG, "n1", cni_conf_dir=tmp_path,
-                  make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
-                  make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
-                  route_table=FakeRouteTable(), clock=clock,
-                  make_service_source=lambda cb: services.append(FakeServiceSource(cb)) or services[-1])
-    services[0].stats = Stats(synced=False)
-    agent.start()
-    sources[0].on_change({"n1": ME})
-    agent.reconcile()
+    agent, (source,), speakers = build(tmp_path / "a", stats=replace(SYNCED, synced=False))
     assert speakers == []
-    services[0].stats = Stats(synced=True)
-    services[0].on_change({WEB.key: WEB}, {WEB.key: True})
+    source.stats = SYNCED
+    source.on_change({WEB.key: WEB}, {WEB.key: True})
     agent.reconcile()
     assert "198.51.100.7/32" in {str(a.prefix) for a in speakers[0].announcements}  # in the very first set
     # A source that never syncs (say, EndpointSlices forbidden) delays the speaker by SERVICE_SYNC_WAIT only.
-    late = Agent(CFG, "n1", cni_conf_dir=tmp_path / "late",
-                 make_node_source=lambda cb: sources.append(FakeNodeSource(cb)) or sources[-1],
-                 make_speaker=lambda rid, cb: speakers.append(FakeSpeaker(rid, cb)) or speakers[-1],
-                 route_table=FakeRouteTable(), clock=clock,
-                 make_service_source=lambda cb: services.append(FakeServiceSource(cb)) or services[-1])
-    services[1].stats = Stats(synced=False)
-    late.start()
-    sources[1].on_change({"n1": ME})
+    clock = Clock()
+    late, _, speakers = build(tmp_path / "b", clock=clock, stats=replace(SYNCED, synced=False))
+    assert speakers == []
+    clock.now += SERVICE_SYNC_WAIT + 1
     late.reconcile()
     assert len(speakers) == 1
-    clock.now += 11
-    late.reconcile()
-    assert len(speakers) == 2

@@ -7,29 +7,12 @@ import threading
 import time
 
 import pytest
-from kubernetes import client
 
 from bgpnet.config import LOAD_BALANCER_CLASS, LoadBalancerSettings
 from bgpnet.kube.lb_allocator import LoadBalancerAllocator
 from bgpnet.lb_pools import parse_pools
 
 FAST = {"lease_duration": 2, "renew_deadline": 1.2, "retry_period": 0.2, "watch_timeout": 5}
-
-
-@pytest.fixture
-def make_api(standin):
-    clients = []
-
-    def make():
-        cfg = client.Configuration()
-        cfg.host = standin.url
-        cfg.retries = False
-        clients.append(client.ApiClient(cfg))
-        return clients[-1]
-
-    yield make
-    for api_client in clients:
-        api_client.close()
 
 
 @pytest.fixture

@@ -14,22 +14,6 @@ NS = "bgpnet-system"
 FAST = {"lease_duration": 2, "renew_deadline": 1.2, "retry_period": 0.2}
 
 
-@pytest.fixture
-def make_api(standin):
-    clients = []
-
-    def make():
-        cfg = client.Configuration()
-        cfg.host = standin.url
-        cfg.retries = False
-        clients.append(client.ApiClient(cfg))
-        return clients[-1]
-
-    yield make
-    for api_client in clients:
-        api_client.close()
-
-
 class Candidate:
     def __init__(self, api, identity, **options):
         self.elector = LeaderElector(api, identity, NS, **{**FAST, **options})
