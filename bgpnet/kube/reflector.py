@@ -26,7 +26,6 @@ from typing import Any, Generic, TypeVar
 
 import urllib3
 
-from bgpnet.kube.service_parse import BadObject
 from bgpnet.kube.watch_stream import TRANSIENT, Backoff, describe, event_batches, shut_on_stop
 
 log = logging.getLogger(__name__)
@@ -47,11 +46,16 @@ class ReflectorStats:
     bad_objects: Mapping[str, str] = field(default_factory=dict)  # currently bad: key -> reason
     api_reachable: bool = False
     synced: bool = False  # listed at least once
-    last_sync_time: float | None = None
+    last_sync_time: float | None = None  # wall clock of the last successful list or watch event
+    resource_version: str | None = None
 
 
 class _Relist(Exception):
-    """The watch cannot go on (410 Gone, or another ERROR event): list again."""
+    """The watch's resourceVersion left the server's window (410 Gone): list again."""
+
+
+class _WatchFailed(Exception):
+    """Another watch ERROR event (e.g. 504 "too large resource version"): list again after a backoff."""
 
 
 class _ConsumerFailed(Exception):
@@ -59,8 +63,10 @@ class _ConsumerFailed(Exception):
 
 
 def object_key(obj: Mapping[str, Any]) -> str:
+    """`namespace/name`, or the name alone for a cluster-scoped object (a Node)."""
     meta = obj.get("metadata") or {}
-    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    return f"{namespace}/{name}" if namespace else name
 
 
 class Reflector(Generic[V]):
@@ -96,7 +102,7 @@ class Reflector(Generic[V]):
                 relists=self._counters["relists"], watches=self._counters["watches"],
                 api_errors=self._counters["api_errors"], bad_updates=self._counters["bad_updates"],
                 bad_objects=types.MappingProxyType(dict(self._bad)), api_reachable=self._reachable,
-                synced=self._synced, last_sync_time=self._last_sync)
+                synced=self._synced, last_sync_time=self._last_sync, resource_version=self._rv)
 
     def run(self, stop: threading.Event) -> None:
         """List and watch until `stop` is set; returns within a moment of it, even mid-watch."""
@@ -127,9 +133,11 @@ class Reflector(Generic[V]):
             except _ConsumerFailed:
                 must_list = True
                 stop.wait(self._backoff.next())
-            except TRANSIENT as exc:
+            except (_WatchFailed, *TRANSIENT) as exc:
                 if stop.is_set():
                     break
+                if isinstance(exc, _WatchFailed):
+                    must_list = True  # client-go's reflector re-lists too
                 delay = self._backoff.next()
                 with self._lock:
                     self._counters["api_errors"] += 1
@@ -207,7 +215,9 @@ class Reflector(Generic[V]):
         with self._lock:
             self._events[kind] += 1
             if kind == "ERROR":
-                raise _Relist(f"ERROR {obj.get('code')} {obj.get('reason')}")
+                if obj.get("code") == 410:
+                    raise _Relist("410 Gone")
+                raise _WatchFailed(f"watch ERROR {obj.get('code')} {obj.get('reason')}: {obj.get('message')}")
             key = object_key(obj)
             if kind in ("ADDED", "MODIFIED"):
                 self._store(key, obj, changes)
@@ -224,11 +234,15 @@ class Reflector(Generic[V]):
         """Under the lock: parse one object; a bad one keeps its last good value."""
         try:
             value = self._parse(obj)
-        except BadObject as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
+            # BadNode / BadObject, or a parser tripping over a field of the wrong type: that object is bad, the
+            # others are fine. Its last good value stays.
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             self._counters["bad_updates"] += 1
-            if self._bad.get(key) != exc.reason:
-                log.warning("ignoring update of %s %s (keeping its last good state, if any)", self.kind, exc)
-            self._bad[key] = exc.reason
+            if self._bad.get(key) != reason:
+                log.warning("ignoring update of %s %s: %s (keeping its last good state, if any)", self.kind, key,
+                            reason)
+            self._bad[key] = reason
             return
         self._bad.pop(key, None)
         if self._values.get(key) != value:
