@@ -1,7 +1,7 @@
 """The whole benchmark suite in one command: every bench/ script in turn, then one summary table and one JSON file.
 
-    sudo .venv/bin/python bench/run_all.py                     # full sizes (~27 min on a 2-core machine)
-    sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~4 min): what CI runs
+    sudo .venv/bin/python bench/run_all.py                     # full sizes (~26 min on a 2-core machine)
+    sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~3.5 min): what CI runs
     sudo .venv/bin/python bench/run_all.py --only route_install,footprint --output results.json
 
 Each benchmark runs as its own process (a failing one cannot take the others down; each cleans up its own

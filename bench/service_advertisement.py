@@ -42,7 +42,8 @@ both ranges and nothing longer).
    thread) and to all S /32s in the ToR's kernel (its fib_triestat prefix count, polled every 2 ms). Median
    of R runs, the Services deleted (and their routes gone) between runs. Anchor for context, not a ratio: how
    long the stand-in took to accept the S creates (the floor: no allocator can finish before the last Service
-   exists).
+   exists). It is measured in the same run, so under the same load: every agent's two Service watches and the
+   allocator's status writes share the stand-in and the machine's cores with the creates.
 3. Agent footprint with F Services / 10 F endpoints. Services like `web`, each with 10 endpoints spread over
    20 node names, so node1 has a local endpoint in half of them; addresses assigned by the allocator before
    the measurement. Then every agent is stopped, and node1 alone runs, alternately (R runs each), the agent
