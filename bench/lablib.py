@@ -40,15 +40,17 @@ def graceful_restart_fragment(enabled: bool) -> dict:
 
 class BenchLab:
     """A lab cluster for measurements: nodes are added wired but stopped, then started when the bench says.
-    Agents use the in-cluster config by default, as a DaemonSet pod does (HTTPS and a token to the stand-in)."""
+    Agents use the in-cluster config by default, as a DaemonSet pod does (HTTPS and a token to the stand-in).
+    `tor_config` replaces the lab's own ToR BIRD2 config (bgpnet.lab.bird) when a bench needs another one."""
 
     def __init__(self, group: NetnsGroup, workdir: Path, *, mode: str, nodes: int, graceful_restart: bool,
-                 progress: Callable[[str], None] = lambda _m: None, in_cluster: bool = True) -> None:
+                 progress: Callable[[str], None] = lambda _m: None, in_cluster: bool = True,
+                 tor_config: str | None = None) -> None:
         self.plan: LabPlan = plan_lab(nodes, 0, mode)  # type: ignore[arg-type]
         self.cluster = Cluster(group, workdir, progress=progress, in_cluster=in_cluster)
         extra = {"routeSyncPeriod": 30, **graceful_restart_fragment(graceful_restart)}
         if self.plan.tor is not None:
-            self.cluster.add_tor(self.plan.tor, render_bird_config(self.plan))
+            self.cluster.add_tor(self.plan.tor, tor_config or render_bird_config(self.plan))
             extra.update(tor_peer_config(self.plan.tor))
         self.extra = extra
         self.counters: dict[str, FibCounter] = {}

@@ -1,7 +1,7 @@
 """The whole benchmark suite in one command: every bench/ script in turn, then one summary table and one JSON file.
 
-    sudo .venv/bin/python bench/run_all.py                     # full sizes (~22 min on a 2-core machine)
-    sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~3 min): what CI runs
+    sudo .venv/bin/python bench/run_all.py                     # full sizes (~26 min on a 2-core machine)
+    sudo .venv/bin/python bench/run_all.py --quick             # tiny sizes (~3.5 min): what CI runs
     sudo .venv/bin/python bench/run_all.py --only route_install,footprint --output results.json
 
 Each benchmark runs as its own process (a failing one cannot take the others down; each cleans up its own
@@ -26,7 +26,8 @@ sys.path.insert(0, str(HERE))
 
 from benchlib import format_table  # noqa: E402
 
-BENCHMARKS = ["route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency", "bfd_detection"]
+BENCHMARKS = ["route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency", "bfd_detection",
+              "service_advertisement"]
 
 
 def extract_result(stdout: str) -> dict | None:
@@ -108,6 +109,39 @@ def bfd_rows(bfd: dict) -> list[list[str]]:
     return rows
 
 
+def service_rows(service: dict) -> list[list[str]]:
+    """EndpointSlice change -> ToR kernel route per change: p50 of bgpnet and of a BIRD2 speaker making it."""
+    changes = service.get("endpoint_changes")
+    if not changes:
+        return []
+    rows = []
+    for name, change in changes["changes"].items():
+        rows.append(["service_advertisement", f"Service {name} -> ToR route, {changes['nodes']} nodes (p50 of "
+                     f"{changes['repetitions']})", _fmt(change["bgpnet"]["p50"] * 1e3, " ms"),
+                     _fmt(change["bird"]["p50"] * 1e3, " ms"),
+                     f"{change['ratio_p50']:.2f}x" if change["ratio_p50"] else "-", ""])
+    return rows
+
+
+def service_other_rows(service: dict) -> list[list[str]]:
+    rows = []
+    allocation = service.get("allocation")
+    if allocation:
+        rows.append(["service_advertisement", f"{allocation['services']} LoadBalancer Services, "
+                     f"{allocation['nodes']} nodes (median of {len(allocation['runs'])})",
+                     f"all allocated {_fmt(allocation['allocated_s'], ' s')}, all at the ToR "
+                     f"{_fmt(allocation['announced_s'], ' s')}; creates accepted {_fmt(allocation['create_s'], ' s')}"])
+    footprint = service.get("footprint")
+    if footprint:
+        rows.append(["service_advertisement", f"agent with {footprint['services']} Services / "
+                     f"{footprint['endpoints']} endpoints vs without",
+                     f"RSS {footprint['with_services']['rss_mb']['agent']:.1f} vs "
+                     f"{footprint['without_services']['rss_mb']['agent']:.1f} MB "
+                     f"({footprint['agent_rss_difference_mb']:+.1f} MB, goal <= {footprint['rss_goal_mb']} MB); "
+                     f"CPU {footprint['agent_cpu_ms_per_slice_change']:.2f} ms per EndpointSlice change"])
+    return rows
+
+
 def ratio_rows(results: dict[str, dict]) -> list[list[str]]:
     """Every ratio of the suite against its reference: (benchmark, measure, bgpnet, reference, ratio, goal)."""
     rows: list[list[str]] = []
@@ -131,6 +165,9 @@ def ratio_rows(results: dict[str, dict]) -> list[list[str]]:
     bfd = results.get("bfd_detection")
     if bfd:
         rows += bfd_rows(bfd)
+    service = results.get("service_advertisement")
+    if service:
+        rows += service_rows(service)
     cni = results.get("cni_latency")
     if cni:
         ours, ref = cni["plugins"]["bgpnet-cni"], cni["plugins"]["ptp+host-local"]
@@ -172,6 +209,9 @@ def other_rows(results: dict[str, dict]) -> list[list[str]]:
         rows.append(["scale", f"node source, {src['node_objects']} Node objects",
                      f"sync {src['sync_s']} s, RSS {src['rss_after_sync_mb']:.0f} MB, watch event "
                      f"{src['watch_event_s'] * 1e3:.1f} ms"])
+    service = results.get("service_advertisement")
+    if service:
+        rows += service_other_rows(service)
     return rows
 
 

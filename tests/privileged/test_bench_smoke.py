@@ -19,7 +19,7 @@ import pytest
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCH_PREFIXES = ("bgpri", "bgpcv", "bgpfp", "bgpsc", "bgpbfd", "bgpb", "cnib")
+BENCH_PREFIXES = ("bgpri", "bgpcv", "bgpfp", "bgpsc", "bgpbfd", "bgpb", "bgpsv", "cnib")
 
 
 def _bench_namespaces() -> set[str]:
@@ -39,7 +39,7 @@ def test_quick_suite_runs_every_benchmark_and_reports_results(tmp_path):
     assert document["failures"] == {}
     results = document["results"]
     assert set(results) == {"route_install", "route_apply", "convergence", "footprint", "scale", "cni_latency",
-                            "bfd_detection"}
+                            "bfd_detection", "service_advertisement"}
 
     install = results["route_install"]
     rows = {(row["family"], row["prefixes"]): row for row in install["rows"]}
@@ -81,6 +81,21 @@ def test_quick_suite_runs_every_benchmark_and_reports_results(tmp_path):
     assert isinstance(downs["bgpnet_bfd_downs"], int) and isinstance(downs["peer_bfd_downs"], int)
     assert downs["announce_s"]["median"] > 0 and downs["withdraw_s"]["median"] > 0
     assert "bgpnet/BIRD p50" in proc.stdout and "false downs" in proc.stdout
+
+    service = results["service_advertisement"]
+    changes = service["endpoint_changes"]
+    assert changes["nodes"] == 3 and changes["repetitions"] == 3
+    for name, change in changes["changes"].items():  # every change reached the ToR's kernel, on both sides
+        for side in ("bgpnet", "bird"):
+            assert len(change[side]["all"]) == 3 and min(change[side]["all"]) > 0, (name, side)
+    allocation = service["allocation"]
+    assert allocation["services"] == 50 and 0 < allocation["create_s"] and allocation["announced_s"] > 0
+    footprint = service["footprint"]
+    assert footprint["services"] == 100 and footprint["endpoints"] == 1000 and footprint["churn_changes"] == 20
+    for variant in ("with_services", "without_services"):
+        assert set(footprint[variant]["rss_mb"]) == {"agent", "exabgp", "api-helper"}
+        assert footprint[variant]["rss_mb"]["agent"] > 0 and footprint[variant]["sync_cpu_s"]["agent"] > 0
+    assert "EndpointSlice change -> ToR kernel" in proc.stdout
 
     assert results["cni_latency"]["rounds"] == 5
     assert "summary: bgpnet against its references" in proc.stdout

@@ -161,3 +161,53 @@ def test_runner_summary_lists_every_ratio_with_both_sides():
     assert ["route_install", "CPU to install ipv4 10000 (median of 1)", "100 ms", "100 ms", "1.00x", "<= 1.3x"] in rows
     assert any(r[1].startswith("RSS ipv4 after churn") and r[4] == "1.20x" for r in rows)
     assert any(r[0] == "footprint" and r[2] == "100 MB" and r[3] == "5 MB" and r[4] == "20.0x" for r in rows)
+
+
+def test_service_bench_tor_merges_paths_and_accepts_only_host_routes_of_its_ranges():
+    import service_advertisement as sa
+
+    config = sa.tor_config(sa.plan_of(3))
+    assert "merge paths on;" in config and "bfd" not in config
+    assert f"{sa.LB_CIDR}{{32,32}}" in config and f"{sa.ANCHOR_CIDR}{{32,32}}" in config
+    assert "neighbor range 172.31.0.0/24 external;" in config
+    anchor = sa.anchor_config("172.31.0.201", 65201, "172.31.0.1", 65000, enabled=False)
+    assert "disabled; ipv4;" in anchor and f"route {sa.ANCHOR_PREFIX} blackhole;" in anchor
+    assert 'export where proto = "svc";' in anchor
+
+
+def test_service_bench_endpoints_put_node1_in_half_and_churn_ends_where_it_started():
+    import service_advertisement as sa
+
+    local = [i for i in range(100) if "node1" in sa.endpoint_nodes(i)]
+    assert len(local) == 50 and all(len(set(sa.endpoint_nodes(i))) == 10 for i in range(100))
+    endpoints, terminating = sa.endpoint_map(7, terminating=True)
+    assert len(endpoints) == 10 and terminating == ["node1"]
+    assert len({a for addresses in endpoints.values() for a in addresses}) == 10
+    plan = sa.churn_plan(local, 20)
+    assert len(plan) == 20 and all(plan.count(i) % 2 == 0 for i in set(plan))
+    assert "serviceClusterIPs" not in sa.without_services({**sa.SERVICE_CONFIG, "asn": 1})
+
+
+def test_service_bench_summaries_and_runner_rows():
+    import service_advertisement as sa
+
+    samples = {who: {c: [0.002, 0.004, 0.003] if who == "bgpnet" else [0.001] * 3 for c in sa.CHANGES}
+               for who in ("bgpnet", "bird")}
+    changes = sa.summarize_changes(samples, {"bgpnet": [0.003], "bird": [0.0005]}, 3, "100.64.0.0")
+    assert changes["changes"]["move"]["ratio_p50"] == 3.0 and changes["changes"]["move"]["bgpnet"]["p90"] == 0.004
+    run = {"rss_mb": {"agent": 80.0, "exabgp": 20.0, "api-helper": 2.0}, "sync_cpu_s": {"agent": 1.0},
+           "churn_cpu_s": {"agent": 0.4, "exabgp": 0.2}}
+    base = {**run, "rss_mb": {**run["rss_mb"], "agent": 70.0}, "churn_cpu_s": {"agent": 0.0}}
+    footprint = sa.summarize_footprint({"with_services": [run], "without_services": [base]}, 1000, 200, 50.0, 500,
+                                       10.0)
+    assert footprint["agent_rss_difference_mb"] == 10.0 and footprint["meets_rss_goal"]
+    assert footprint["agent_cpu_ms_per_slice_change"] == 2.0 and footprint["tree_cpu_ms_per_slice_change"] == 3.0
+    result = {"endpoint_changes": changes, "footprint": footprint,
+              "allocation": {"services": 500, "nodes": 10, "runs": [{}], "create_s": 1.0, "allocated_s": 2.0,
+                             "announced_s": 2.5}}
+    rows = run_all.ratio_rows({"service_advertisement": result})
+    assert ["service_advertisement", "Service move -> ToR route, 3 nodes (p50 of 3)", "3 ms", "1 ms", "3.00x",
+            ""] in rows
+    others = run_all.other_rows({"service_advertisement": result})
+    assert any("+10.0 MB" in row[2] for row in others) and any("all allocated 2 s" in row[2] for row in others)
+    assert "EndpointSlice change" in sa.render_changes(changes) and "+10.0 MB" in sa.render_footprint(footprint)
