@@ -164,7 +164,8 @@ class Reflector(Generic[V]):
                 changes[key] = None
             for key in set(self._bad) - seen:
                 del self._bad[key]
-            if self._deliver_all:
+            again = self._deliver_all
+            if again:
                 self._deliver_all = False
                 changes.update(self._values)
             self._rv = (body.get("metadata") or {}).get("resourceVersion")
@@ -172,8 +173,9 @@ class Reflector(Generic[V]):
             first = not self._synced
             self._reachable = self._synced = True
             self._last_sync = time.time()
-        # Always once after the first list, even an empty one: the consumer learns the kind is synced.
-        self._deliver(changes, force=first)
+        # Always once after the first list, even an empty one: the consumer learns the kind is synced; and
+        # always after a failed delivery, even with nothing to hand over, so the consumer can retry its own.
+        self._deliver(changes, force=first or again)
 
     def _watch(self, stop: threading.Event, timeout: int) -> bool:
         """One watch request; True if it delivered anything or ran its course."""
